@@ -1,0 +1,46 @@
+//! Reading input files into [`RawRecord`]s: EVTX (the only place that touches the `evtx`
+//! crate), XML exports and `evtx_dump` JSON lines.
+//!
+//! Every reader pushes into a [`RecordSink`]: records it decoded, records it skipped cheaply,
+//! problems it met, and bytes it consumed (for the progress bar). A reader returns `Err` only
+//! when the file as a whole cannot be read; everything smaller is an [`Issue`] and the reader
+//! goes on.
+
+pub mod raw;
+
+pub use raw::{normalize_guid, RawRecord};
+
+use crate::issues::Issue;
+
+/// Longest single XML event or JSON line accepted; a longer one is reported and skipped, so a
+/// hostile export cannot make the reader hold gigabytes.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Where readers deliver what they find. Implemented by the extraction stage.
+pub trait RecordSink {
+    /// Asked by readers that can tell provider and event id before decoding the data fields
+    /// (the EVTX fast path): `false` means the record is counted as read and skipped.
+    fn wants(&self, _provider_name: Option<&str>, _event_id: Option<u32>) -> bool {
+        true
+    }
+    /// A decoded record. `offset` is the record's byte offset in the file (EVTX, XML) or its
+    /// 1-based line number (JSON lines).
+    fn record(&mut self, record: RawRecord, offset: u64);
+    /// A record that was read but not decoded because `wants` said no.
+    fn skipped(&mut self) {}
+    /// A problem; the reader continues after it.
+    fn issue(&mut self, issue: Issue);
+    /// `bytes` more of the file were consumed.
+    fn progress(&mut self, _bytes: u64) {}
+}
+
+/// A whole-file failure: the file could not be opened or read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -7,3 +7,5 @@
 
 pub mod ingest;
 pub mod issues;
+pub mod extract;
+pub mod model;

@@ -6,6 +6,8 @@
 //! when the file as a whole cannot be read; everything smaller is an [`Issue`] and the reader
 //! goes on.
 
+pub mod binxml;
+pub mod evtx;
 pub mod raw;
 
 pub use raw::{normalize_guid, RawRecord};

@@ -1,0 +1,635 @@
+//! Reading event records straight from their BinXML template substitution values.
+//!
+//! Records written by the Windows event-log service are a `TemplateInstance`: a template
+//! definition (the XML skeleton with element names, `Data Name="..."` attributes and literal
+//! text such as `Computer`) plus an array of typed substitution values. Rendering every record
+//! to XML or JSON and parsing it back costs about four times a filtered read
+//! (`../shared/PERFORMANCE.md`), so this module compiles each template definition once per chunk
+//! into a list of [`Op`]s and evaluates it against each record's values: System fields first,
+//! then, only for records the caller wants, the nested `EventData` fragment.
+//!
+//! The format facts come from MS-EVEN6 (BinXML tokens, value types, inline names). Anything
+//! this module does not understand is a [`Unsupported`] answer, and the caller falls back to
+//! the evtx crate's renderer, so an odd record is slower, never lost.
+
+use super::raw::RawRecord;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Why the fast path gave up on a record; the caller renders it the slow way instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsupported(pub &'static str);
+
+type Res<T> = Result<T, Unsupported>;
+
+/// Nested BinXML fragments deeper than this are treated as hostile.
+const MAX_NESTING: usize = 4;
+/// Template definitions with more operations than this are treated as hostile.
+const MAX_OPS: usize = 4096;
+/// Element nesting deeper than this inside one template is treated as hostile.
+const MAX_ELEMENT_DEPTH: usize = 64;
+
+mod token {
+    pub const EOF: u8 = 0x00;
+    pub const OPEN_START: u8 = 0x01;
+    pub const CLOSE_START: u8 = 0x02;
+    pub const CLOSE_EMPTY: u8 = 0x03;
+    pub const END_ELEMENT: u8 = 0x04;
+    pub const VALUE: u8 = 0x05;
+    pub const ATTRIBUTE: u8 = 0x06;
+    pub const TEMPLATE_INSTANCE: u8 = 0x0c;
+    pub const NORMAL_SUB: u8 = 0x0d;
+    pub const OPTIONAL_SUB: u8 = 0x0e;
+    pub const FRAGMENT_HEADER: u8 = 0x0f;
+    /// Set on a token when more attributes (or an attribute list) follow.
+    pub const MORE: u8 = 0x40;
+}
+
+/// One step of a compiled template definition.
+#[derive(Debug, Clone, PartialEq)]
+enum Op {
+    Open(Rc<str>),
+    Attr(Rc<str>),
+    CloseStart,
+    CloseEmpty,
+    End,
+    Text(Rc<str>),
+    Sub(u16),
+}
+
+/// A compiled template definition.
+#[derive(Debug)]
+struct Template {
+    ops: Vec<Op>,
+}
+
+/// A bounds-checked little-endian reader over a chunk. Positions are chunk-relative because
+/// BinXML name and template offsets are.
+struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(data: &'a [u8], pos: usize) -> Self {
+        Cursor { data, pos }
+    }
+    fn bytes(&mut self, n: usize) -> Res<&'a [u8]> {
+        let end = self.pos.checked_add(n).ok_or(Unsupported("offset overflow"))?;
+        let out = self
+            .data
+            .get(self.pos..end)
+            .ok_or(Unsupported("read past end of chunk"))?;
+        self.pos = end;
+        Ok(out)
+    }
+    fn u8(&mut self) -> Res<u8> {
+        Ok(self.bytes(1)?[0])
+    }
+    fn u16(&mut self) -> Res<u16> {
+        let b = self.bytes(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Res<u32> {
+        let b = self.bytes(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+fn le_u64(b: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?))
+}
+
+/// Decode UTF-16LE, replacing unpaired surrogates, and drop trailing NULs as Windows pads
+/// strings with them.
+fn utf16(bytes: &[u8]) -> String {
+    let units = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]));
+    let mut s: String = char::decode_utf16(units)
+        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect();
+    while s.ends_with('\0') {
+        s.pop();
+    }
+    s
+}
+
+/// Per-chunk caches: names and compiled templates by chunk offset.
+pub struct ChunkDecoder<'a> {
+    data: &'a [u8],
+    names: HashMap<u32, Rc<str>>,
+    templates: HashMap<u32, Rc<Template>>,
+}
+
+/// A substitution value, borrowed from the chunk.
+#[derive(Debug, Clone, Copy)]
+enum Value<'a> {
+    Null,
+    Str(&'a [u8]),
+    Unsigned(u64),
+    Signed(i64),
+    Bool(bool),
+    Guid(&'a [u8]),
+    FileTime(u64),
+    Sid(&'a [u8]),
+    Hex32(u32),
+    Hex64(u64),
+    /// A nested fragment and its chunk offset.
+    BinXml(&'a [u8], usize),
+    Other,
+}
+
+impl<'a> ChunkDecoder<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        ChunkDecoder {
+            data,
+            names: HashMap::new(),
+            templates: HashMap::new(),
+        }
+    }
+
+    /// Read a name at `offset`; when the name is stored inline (offset == where the cursor is),
+    /// the cursor moves past it.
+    fn name(&mut self, cur: &mut Cursor<'a>) -> Res<Rc<str>> {
+        let offset = cur.u32()?;
+        let inline = offset as usize == cur.pos;
+        let mut at = Cursor::new(self.data, offset as usize);
+        let _next = at.u32()?;
+        let _hash = at.u16()?;
+        let chars = at.u16()? as usize;
+        let raw = at.bytes(chars * 2)?;
+        let _nul = at.u16()?;
+        if inline {
+            cur.pos = at.pos;
+        }
+        if let Some(n) = self.names.get(&offset) {
+            return Ok(Rc::clone(n));
+        }
+        let name: Rc<str> = Rc::from(utf16(raw));
+        self.names.insert(offset, Rc::clone(&name));
+        Ok(name)
+    }
+
+    /// Compile the template definition at chunk offset `def`, whose fragment is `size` bytes.
+    fn compile(&mut self, def: u32, body_start: usize, size: usize) -> Res<Rc<Template>> {
+        if let Some(t) = self.templates.get(&def) {
+            return Ok(Rc::clone(t));
+        }
+        let end = body_start
+            .checked_add(size)
+            .filter(|&e| e <= self.data.len())
+            .ok_or(Unsupported("template past end of chunk"))?;
+        let mut cur = Cursor::new(self.data, body_start);
+        let mut ops = Vec::new();
+        let mut depth = 0usize;
+        while cur.pos < end {
+            let tok = cur.u8()?;
+            match tok & !token::MORE {
+                token::EOF => break,
+                token::FRAGMENT_HEADER => {
+                    cur.bytes(3)?;
+                }
+                token::OPEN_START => {
+                    let _dependency = cur.u16()?;
+                    let _size = cur.u32()?;
+                    ops.push(Op::Open(self.name(&mut cur)?));
+                    if tok & token::MORE != 0 {
+                        let _attr_list_size = cur.u32()?;
+                    }
+                    depth += 1;
+                    if depth > MAX_ELEMENT_DEPTH {
+                        return Err(Unsupported("elements nested too deep"));
+                    }
+                }
+                token::CLOSE_START => ops.push(Op::CloseStart),
+                token::CLOSE_EMPTY => {
+                    ops.push(Op::CloseEmpty);
+                    depth = depth.saturating_sub(1);
+                }
+                token::END_ELEMENT => {
+                    ops.push(Op::End);
+                    depth = depth.saturating_sub(1);
+                }
+                token::ATTRIBUTE => ops.push(Op::Attr(self.name(&mut cur)?)),
+                token::VALUE => {
+                    if cur.u8()? != 0x01 {
+                        return Err(Unsupported("non-string literal in template"));
+                    }
+                    let chars = cur.u16()? as usize;
+                    ops.push(Op::Text(Rc::from(utf16(cur.bytes(chars * 2)?))));
+                }
+                token::NORMAL_SUB | token::OPTIONAL_SUB => {
+                    let index = cur.u16()?;
+                    let _ty = cur.u8()?;
+                    ops.push(Op::Sub(index));
+                }
+                _ => return Err(Unsupported("token not handled in template")),
+            }
+            if ops.len() > MAX_OPS {
+                return Err(Unsupported("template too large"));
+            }
+        }
+        let t = Rc::new(Template { ops });
+        self.templates.insert(def, Rc::clone(&t));
+        Ok(t)
+    }
+
+    /// Parse a `TemplateInstance` (the cursor is just past its token byte): the template,
+    /// compiled, and its substitution values.
+    fn instance(&mut self, cur: &mut Cursor<'a>) -> Res<(Rc<Template>, Vec<Value<'a>>)> {
+        let _unknown = cur.u8()?;
+        let _template_id = cur.u32()?;
+        let def = cur.u32()?;
+        let template = if def as usize == cur.pos {
+            let _next = cur.u32()?;
+            let _guid = cur.bytes(16)?;
+            let size = cur.u32()? as usize;
+            let body = cur.pos;
+            let t = self.compile(def, body, size)?;
+            cur.bytes(size)?;
+            t
+        } else {
+            let mut at = Cursor::new(self.data, def as usize);
+            let _next = at.u32()?;
+            let _guid = at.bytes(16)?;
+            let size = at.u32()? as usize;
+            self.compile(def, at.pos, size)?
+        };
+        let count = cur.u32()? as usize;
+        if count > MAX_OPS {
+            return Err(Unsupported("too many substitution values"));
+        }
+        let mut descriptors = Vec::with_capacity(count);
+        for _ in 0..count {
+            let size = cur.u16()? as usize;
+            let ty = cur.u8()?;
+            let _pad = cur.u8()?;
+            descriptors.push((size, ty));
+        }
+        let mut values = Vec::with_capacity(count);
+        for (size, ty) in descriptors {
+            let at = cur.pos;
+            let bytes = cur.bytes(size)?;
+            values.push(decode_value(ty, bytes, at)?);
+        }
+        Ok((template, values))
+    }
+
+    /// Decode the record whose BinXML stream is at `offset..offset+size` in the chunk.
+    ///
+    /// `wants` sees the provider name and event id before the data fields are decoded; when it
+    /// says no, `Ok(None)` is returned and the record costs only its System values.
+    pub fn record(
+        &mut self,
+        offset: usize,
+        size: usize,
+        wants: &dyn Fn(Option<&str>, Option<u32>) -> bool,
+    ) -> Res<Option<RawRecord>> {
+        let end = offset
+            .checked_add(size)
+            .filter(|&e| e <= self.data.len())
+            .ok_or(Unsupported("record past end of chunk"))?;
+        let data: &'a [u8] = self.data;
+        let mut cur = Cursor::new(&data[..end], offset);
+        let (template, values) = self.fragment(&mut cur)?;
+        let mut builder = Builder::default();
+        let mut deferred = Vec::new();
+        eval(&template, &values, &mut builder, &mut deferred)?;
+        if !wants(
+            builder.rec.provider_name.as_deref(),
+            builder.rec.event_id,
+        ) {
+            return Ok(None);
+        }
+        self.expand(&mut builder, deferred, 1)?;
+        Ok(Some(builder.finish()))
+    }
+
+    /// A fragment must be (header +) one template instance; other shapes are rare enough to
+    /// leave to the renderer.
+    fn fragment(&mut self, cur: &mut Cursor<'a>) -> Res<(Rc<Template>, Vec<Value<'a>>)> {
+        let mut tok = cur.u8()?;
+        if tok == token::FRAGMENT_HEADER {
+            cur.bytes(3)?;
+            tok = cur.u8()?;
+        }
+        if tok != token::TEMPLATE_INSTANCE {
+            return Err(Unsupported("fragment is not a template instance"));
+        }
+        self.instance(cur)
+    }
+
+    /// Evaluate nested fragments (usually `EventData`) in the element context where their
+    /// substitution stood.
+    fn expand(
+        &mut self,
+        builder: &mut Builder,
+        deferred: Vec<Deferred>,
+        depth: usize,
+    ) -> Res<()> {
+        if depth > MAX_NESTING && !deferred.is_empty() {
+            return Err(Unsupported("fragments nested too deep"));
+        }
+        for d in deferred {
+            let end = d.offset.checked_add(d.len).ok_or(Unsupported("overflow"))?;
+            let data: &'a [u8] = self.data;
+            let window = data.get(..end).ok_or(Unsupported("fragment past end"))?;
+            let mut cur = Cursor::new(window, d.offset);
+            let (template, values) = self.fragment(&mut cur)?;
+            let saved = std::mem::replace(&mut builder.path, d.path);
+            let mut inner = Vec::new();
+            eval(&template, &values, builder, &mut inner)?;
+            self.expand(builder, inner, depth + 1)?;
+            builder.path = saved;
+        }
+        Ok(())
+    }
+}
+
+/// A nested fragment whose evaluation waits until the caller says it wants the record.
+struct Deferred {
+    offset: usize,
+    len: usize,
+    path: Vec<Rc<str>>,
+}
+
+fn decode_value(ty: u8, b: &[u8], chunk_offset: usize) -> Res<Value<'_>> {
+    let n = |len: usize| b.get(..len).ok_or(Unsupported("value shorter than its type"));
+    Ok(match ty {
+        0x00 => Value::Null,
+        0x01 => Value::Str(b),
+        0x03 => Value::Signed(i64::from(n(1)?[0] as i8)),
+        0x04 => Value::Unsigned(u64::from(n(1)?[0])),
+        0x05 => Value::Signed(i64::from(i16::from_le_bytes([n(2)?[0], n(2)?[1]]))),
+        0x06 => Value::Unsigned(u64::from(u16::from_le_bytes([n(2)?[0], n(2)?[1]]))),
+        0x07 => Value::Signed(i64::from(i32::from_le_bytes(arr4(n(4)?)))),
+        0x08 => Value::Unsigned(u64::from(u32::from_le_bytes(arr4(n(4)?)))),
+        0x09 => Value::Signed(le_u64(b).ok_or(Unsupported("short i64"))? as i64),
+        0x0a => Value::Unsigned(le_u64(b).ok_or(Unsupported("short u64"))?),
+        0x0d => Value::Bool(u32::from_le_bytes(arr4(n(4)?)) != 0),
+        0x0f => Value::Guid(n(16)?),
+        0x11 => Value::FileTime(le_u64(b).ok_or(Unsupported("short filetime"))?),
+        0x13 => Value::Sid(b),
+        0x14 => Value::Hex32(u32::from_le_bytes(arr4(n(4)?))),
+        0x15 => Value::Hex64(le_u64(b).ok_or(Unsupported("short hex64"))?),
+        0x21 => Value::BinXml(b, chunk_offset),
+        _ => Value::Other,
+    })
+}
+
+fn arr4(b: &[u8]) -> [u8; 4] {
+    [b[0], b[1], b[2], b[3]]
+}
+
+/// Render a value the way the evtx crate's XML output does, so all readers agree.
+fn render(v: &Value<'_>) -> Res<String> {
+    Ok(match *v {
+        Value::Null => String::new(),
+        Value::Str(b) => utf16(b),
+        Value::Unsigned(u) => u.to_string(),
+        Value::Signed(i) => i.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Guid(g) => render_guid(g).ok_or(Unsupported("bad guid"))?,
+        Value::FileTime(ft) => {
+            let t = filetime(ft).ok_or(Unsupported("filetime out of range"))?;
+            t.format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string()
+        }
+        Value::Sid(b) => render_sid(b).ok_or(Unsupported("bad sid"))?,
+        Value::Hex32(h) => format!("0x{h:x}"),
+        Value::Hex64(h) => format!("0x{h:x}"),
+        Value::BinXml(..) | Value::Other => return Err(Unsupported("value type")),
+    })
+}
+
+fn render_guid(g: &[u8]) -> Option<String> {
+    let d1 = u32::from_le_bytes(g.get(0..4)?.try_into().ok()?);
+    let d2 = u16::from_le_bytes(g.get(4..6)?.try_into().ok()?);
+    let d3 = u16::from_le_bytes(g.get(6..8)?.try_into().ok()?);
+    let d4 = g.get(8..16)?;
+    Some(format!(
+        "{{{d1:08x}-{d2:04x}-{d3:04x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}}}",
+        d4[0], d4[1], d4[2], d4[3], d4[4], d4[5], d4[6], d4[7]
+    ))
+}
+
+fn render_sid(b: &[u8]) -> Option<String> {
+    let revision = *b.first()?;
+    let count = *b.get(1)? as usize;
+    let auth = b.get(2..8)?;
+    let authority = auth.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x));
+    let mut s = format!("S-{revision}-{authority}");
+    for i in 0..count {
+        let start = 8 + i * 4;
+        let sub = u32::from_le_bytes(b.get(start..start + 4)?.try_into().ok()?);
+        s.push('-');
+        s.push_str(&sub.to_string());
+    }
+    Some(s)
+}
+
+/// Windows FILETIME (100 ns since 1601) to UTC.
+pub fn filetime(ft: u64) -> Option<DateTime<Utc>> {
+    const EPOCH_DIFF_SECS: i64 = 11_644_473_600;
+    let secs = i64::try_from(ft / 10_000_000).ok()? - EPOCH_DIFF_SECS;
+    let nanos = u32::try_from((ft % 10_000_000) * 100).ok()?;
+    DateTime::from_timestamp(secs, nanos)
+}
+
+/// Builds a [`RawRecord`] from element/attribute/text events, with the same rules as the XML
+/// reader: System fields by name, `EventData/Data` by `Name`, `UserData` leaves.
+#[derive(Default)]
+struct Builder {
+    rec: RawRecord,
+    path: Vec<Rc<str>>,
+    attr: Option<Rc<str>>,
+    /// Text gathered for the innermost open element.
+    text: String,
+    data_name: Option<String>,
+    /// Whether the innermost open element has a child element (UserData leaves have none).
+    has_child: Vec<bool>,
+}
+
+impl Builder {
+    fn open(&mut self, name: &Rc<str>) -> Res<()> {
+        if let Some(last) = self.has_child.last_mut() {
+            *last = true;
+        }
+        if self.path.len() >= MAX_ELEMENT_DEPTH {
+            return Err(Unsupported("elements nested too deep"));
+        }
+        self.path.push(Rc::clone(name));
+        self.has_child.push(false);
+        self.text.clear();
+        self.data_name = None;
+        Ok(())
+    }
+
+    fn value(&mut self, v: &Value<'_>) -> Res<()> {
+        match &self.attr {
+            Some(attr) => {
+                let attr = Rc::clone(attr);
+                self.attribute(&attr, v)
+            }
+            None => {
+                self.text.push_str(&render(v)?);
+                Ok(())
+            }
+        }
+    }
+
+    fn attribute(&mut self, attr: &str, v: &Value<'_>) -> Res<()> {
+        let under = |p: &[&str]| p.len() >= 2 && p[p.len() - 2] == "System";
+        let path = self.path_str();
+        let elem = path.last().copied().unwrap_or("");
+        match (elem, attr) {
+            ("Provider", "Name") if under(&path) => self.rec.provider_name = Some(render(v)?),
+            ("Provider", "Guid") if under(&path) => {
+                self.rec.provider_guid = super::raw::normalize_guid(&render(v)?)
+            }
+            ("TimeCreated", "SystemTime") if under(&path) => {
+                self.rec.time_created = match *v {
+                    Value::FileTime(ft) => filetime(ft),
+                    _ => return Err(Unsupported("TimeCreated is not a FILETIME")),
+                }
+            }
+            ("Data", "Name") => self.data_name = Some(render(v)?),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn path_str(&self) -> Vec<&str> {
+        self.path.iter().map(|s| &**s).collect()
+    }
+
+    fn close(&mut self) {
+        let text = std::mem::take(&mut self.text);
+        let leaf = !self.has_child.pop().unwrap_or(true);
+        let path = self.path_str();
+        match path.as_slice() {
+            ["Event", "System", field] => match *field {
+                "EventID" => self.rec.event_id = text.trim().parse().ok(),
+                "Version" => self.rec.version = text.trim().parse().ok(),
+                "Channel" => self.rec.channel = Some(text),
+                "Computer" => self.rec.computer = Some(text),
+                "EventRecordID" => self.rec.record_id = text.trim().parse().ok(),
+                _ => {}
+            },
+            ["Event", "EventData", "Data"] => {
+                let name = self.data_name.take().unwrap_or_default();
+                self.rec.data.push((name, text));
+            }
+            ["Event", "UserData", .., last] if path.len() >= 4 && leaf => {
+                let name = last.to_string();
+                self.rec.data.push((name, text));
+            }
+            _ => {}
+        }
+        self.path.pop();
+    }
+
+    fn finish(self) -> RawRecord {
+        self.rec
+    }
+}
+
+/// Run a compiled template against its values, deferring nested fragments.
+fn eval<'a>(
+    t: &Template,
+    values: &[Value<'a>],
+    b: &mut Builder,
+    deferred: &mut Vec<Deferred>,
+) -> Res<()> {
+    for op in &t.ops {
+        match op {
+            Op::Open(name) => b.open(name)?,
+            Op::Attr(name) => b.attr = Some(Rc::clone(name)),
+            Op::CloseStart => b.attr = None,
+            Op::CloseEmpty => {
+                b.attr = None;
+                b.close();
+            }
+            Op::End => {
+                b.attr = None;
+                b.close();
+            }
+            // Literal attribute values (e.g. `Data Name="UtcTime"`) arrive as text.
+            Op::Text(text) => match b.attr.clone() {
+                Some(attr) => literal_attribute(b, &attr, text),
+                None => b.text.push_str(text),
+            },
+            Op::Sub(i) => {
+                let v = values.get(*i as usize).copied().unwrap_or(Value::Null);
+                match v {
+                    Value::BinXml(bytes, offset) if !bytes.is_empty() => deferred.push(Deferred {
+                        offset,
+                        len: bytes.len(),
+                        path: b.path.clone(),
+                    }),
+                    Value::BinXml(..) => {}
+                    other => b.value(&other)?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn literal_attribute(b: &mut Builder, attr: &str, text: &str) {
+    let path = b.path_str();
+    let elem = path.last().copied().unwrap_or("");
+    let sys = path.len() >= 2 && path[path.len() - 2] == "System";
+    match (elem, attr) {
+        ("Data", "Name") => b.data_name = Some(text.to_string()),
+        ("Provider", "Name") if sys => b.rec.provider_name = Some(text.to_string()),
+        ("Provider", "Guid") if sys => b.rec.provider_guid = super::raw::normalize_guid(text),
+        ("TimeCreated", "SystemTime") if sys => {
+            b.rec.time_created = DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sid_and_guid_render_like_windows() {
+        let sid = [1u8, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
+        assert_eq!(render_sid(&sid).as_deref(), Some("S-1-5-18"));
+        let g = [
+            95u8, 56, 112, 87, 42, 194, 224, 67, 191, 76, 6, 245, 105, 143, 251, 217,
+        ];
+        assert_eq!(
+            render_guid(&g).as_deref(),
+            Some("{5770385f-c22a-43e0-bf4c-06f5698ffbd9}")
+        );
+    }
+
+    #[test]
+    fn short_and_hostile_sids_do_not_panic() {
+        assert_eq!(render_sid(&[]), None);
+        assert_eq!(render_sid(&[1, 255, 0, 0, 0, 0, 0, 5]), None);
+    }
+
+    #[test]
+    fn filetime_converts_and_rejects_out_of_range() {
+        let t = filetime(132_636_029_653_896_334).map(|t| t.to_rfc3339());
+        assert_eq!(t.as_deref(), Some("2021-04-22T22:09:25.389633400+00:00"));
+        assert!(filetime(u64::MAX).is_some() || filetime(u64::MAX).is_none());
+    }
+
+    #[test]
+    fn garbage_records_are_unsupported_not_panics() {
+        let data = vec![0x0fu8, 1, 1, 0, 0x0c, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
+        let mut d = ChunkDecoder::new(&data);
+        assert!(d.record(0, data.len(), &|_, _| true).is_err());
+        assert!(d.record(5, 1000, &|_, _| true).is_err());
+        assert!(d.record(usize::MAX, 10, &|_, _| true).is_err());
+    }
+}

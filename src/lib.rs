@@ -5,5 +5,8 @@
 //! writes them out. [`app`] orchestrates; [`cli`] holds the command line.
 #![forbid(unsafe_code)]
 
+pub mod exit;
 pub mod ingest;
 pub mod issues;
+pub mod report;
+pub mod time;

@@ -11,7 +11,7 @@ fn main() {
         let mut ex = Extractor::new(file.clone(), &filter);
         let mut ids = Vec::new();
         let Ok(c) = read_chunks(path.as_ref(), &file, 0..whole_chunks(len), &mut ex, &mut ids) else { continue };
-        total.0 += c.fast; total.1 += c.rendered; total.2 += ex.tally.records;
+        for (k,v) in &c.fallback_reasons { *by.entry(k.to_string()).or_default() += v; } total.0 += c.fast; total.1 += c.rendered; total.2 += ex.tally.records;
         for (k, v) in &ex.tally.events { *by.entry(format!("{:?}", k)).or_default() += v; }
         if std::env::var("SHOW").is_ok() { for e in ex.events.iter().take(3) { println!("{}", serde_json::to_string(e).unwrap()); } }
         let g=|s: lineage::model::Source, id: u32| ex.tally.events.get(&(s,id)).copied().unwrap_or(0);

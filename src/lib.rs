@@ -5,6 +5,9 @@
 //! writes them out. `app` orchestrates; `cli` holds the command line.
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod cli;
+pub mod discover;
 pub mod exit;
 pub mod extract;
 pub mod ingest;

@@ -4,7 +4,7 @@
 //! are omitted rather than written as null, because "not logged" is the common case and keeps
 //! lines short.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 use std::sync::Arc;
 
@@ -200,12 +200,8 @@ pub struct Marker {
 }
 
 /// Times everywhere are UTC, RFC 3339, milliseconds.
-pub fn format_time(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
 fn ser_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_time(t))
+    s.serialize_str(&crate::time::format_rfc3339_ms(t))
 }
 
 fn ser_opt_time<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {

@@ -6,7 +6,7 @@
 //! much was unreadable instead of the tool guessing.
 
 use crate::ingest::{normalize_guid, RawRecord};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// Counts of fields that were present but unreadable, by field name.
@@ -77,7 +77,7 @@ impl Fields<'_> {
     /// A time in Sysmon's `UtcTime` form or RFC 3339 (FILETIME values as rendered).
     pub fn time(&mut self, name: &str) -> Option<DateTime<Utc>> {
         let v = self.text(name)?;
-        let t = parse_any_time(v.trim());
+        let t = crate::time::parse_event_time(v.trim());
         if t.is_none() {
             self.note(name);
         }
@@ -102,15 +102,6 @@ pub fn parse_number(t: &str) -> Option<u64> {
     }
 }
 
-/// Sysmon `2021-04-22 22:09:25.377`, or RFC 3339 with any fraction and offset.
-pub fn parse_any_time(t: &str) -> Option<DateTime<Utc>> {
-    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
-        return Some(dt.with_timezone(&Utc));
-    }
-    NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f")
-        .ok()
-        .map(|n| n.and_utc())
-}
 
 #[cfg(test)]
 mod tests {

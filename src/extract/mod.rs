@@ -93,8 +93,8 @@ pub struct Extractor<'f> {
     pub events: Vec<Event>,
     pub issues: Vec<Issue>,
     pub tally: Tally,
-    /// Bytes consumed since the last time the caller took them (for the progress bar).
-    pub progress: u64,
+    /// Where consumed bytes are reported for the progress bar (hidden when not a terminal).
+    pub progress_bar: Option<indicatif::ProgressBar>,
 }
 
 impl<'f> Extractor<'f> {
@@ -105,7 +105,7 @@ impl<'f> Extractor<'f> {
             events: Vec::new(),
             issues: Vec::new(),
             tally: Tally::default(),
-            progress: 0,
+            progress_bar: None,
         }
     }
 
@@ -204,7 +204,9 @@ impl RecordSink for Extractor<'_> {
     }
 
     fn progress(&mut self, bytes: u64) {
-        self.progress += bytes;
+        if let Some(bar) = &self.progress_bar {
+            bar.inc(bytes);
+        }
     }
 }
 

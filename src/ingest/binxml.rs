@@ -392,10 +392,7 @@ fn render(v: &Value<'_>) -> Res<String> {
         Value::Signed(i) => i.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Guid(g) => render_guid(g).ok_or(Unsupported("bad guid"))?,
-        Value::FileTime(ft) => {
-            let t = filetime(ft).ok_or(Unsupported("filetime out of range"))?;
-            t.format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string()
-        }
+        Value::FileTime(ft) => render_filetime(ft).ok_or(Unsupported("filetime out of range"))?,
         Value::Sid(b) => render_sid(b).ok_or(Unsupported("bad sid"))?,
         Value::Hex32(h) => format!("0x{h:x}"),
         Value::Hex64(h) => format!("0x{h:x}"),
@@ -427,6 +424,22 @@ fn render_sid(b: &[u8]) -> Option<String> {
         s.push_str(&sub.to_string());
     }
     Some(s)
+}
+
+/// A FILETIME as evtx renders it: RFC 3339 with all seven 100 ns digits.
+fn render_filetime(ft: u64) -> Option<String> {
+    use chrono::{Datelike, Timelike};
+    let t = filetime(ft)?;
+    Some(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        ft % 10_000_000
+    ))
 }
 
 /// Windows FILETIME (100 ns since 1601) to UTC.

@@ -22,8 +22,10 @@ pub const FILE_HEADER_SIZE: u64 = 4096;
 pub const CHUNK_SIZE: u64 = 65536;
 
 /// Counters a reader keeps beside what it sends to the sink.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct EvtxCounters {
+    /// Why the fast path handed records to the renderer, with counts.
+    pub fallback_reasons: std::collections::BTreeMap<&'static str, u64>,
     /// Records decoded by the substitution-value fast path.
     pub fast: u64,
     /// Records rendered by the evtx crate because the fast path could not read them.
@@ -137,9 +139,10 @@ fn read_one_chunk(
                 counters.fast += 1;
                 sink.skipped();
             }
-            Err(_) => match record.into_xml() {
+            Err(why) => match record.into_xml() {
                 Ok(xml) => {
                     counters.rendered += 1;
+                    *counters.fallback_reasons.entry(why.0).or_default() += 1;
                     deliver_rendered(&xml.data, at, file, chunk_no, sink);
                 }
                 Err(e) => {

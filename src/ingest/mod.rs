@@ -8,6 +8,7 @@
 
 pub mod binxml;
 pub mod evtx;
+pub mod filecheck;
 pub mod raw;
 
 pub use raw::{normalize_guid, RawRecord};

@@ -3,5 +3,7 @@
 //! and [`output`] makes sure a half-written file never looks like a finished one.
 
 pub mod csv;
+pub mod events;
 pub mod output;
 pub mod sanitize;
+pub mod summary;

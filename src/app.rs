@@ -1,0 +1,268 @@
+//! Orchestration only: resolve flags into a config, discover, read in parallel, merge, write,
+//! summarise, and decide the exit status. Each step lives in its own module.
+
+use crate::cli::{Cli, Command, EventsArgs, EventsFormat};
+use crate::discover::{discover, Format, Input};
+use crate::exit::ExitCode;
+use crate::extract::{Extractor, Filter, Tally};
+use crate::ingest::evtx::{self as evtx_reader, CHUNK_SIZE};
+use crate::ingest::ReadError;
+use crate::issues::{Issue, IssueKind};
+use crate::model::Event;
+use crate::report::output::{is_broken_pipe, Destination, OutputFile};
+use crate::report::{events as writers, summary};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Chunks per work unit: large files are split so both cores share one file, and a unit's
+/// memory stays at one 64 KiB chunk plus the events it keeps.
+const CHUNKS_PER_UNIT: u64 = 64;
+
+/// Everything `lineage events` needs, resolved once from the flags.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    pub paths: Vec<PathBuf>,
+    pub threads: usize,
+    pub follow_links: bool,
+    pub progress: bool,
+    pub summary: bool,
+    pub format: EventsFormat,
+    pub filter: Filter,
+    pub output: Destination,
+    pub csv_raw: bool,
+}
+
+impl EventsConfig {
+    pub fn from_args(a: EventsArgs) -> Self {
+        let to_terminal = a.output.is_none() && std::io::stdout().is_terminal();
+        let stderr_tty = std::io::stderr().is_terminal();
+        EventsConfig {
+            paths: a.input.paths,
+            threads: a
+                .input
+                .threads
+                .map(usize::from)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            follow_links: a.input.follow_links,
+            progress: stderr_tty && !a.input.quiet,
+            summary: !a.input.quiet,
+            format: a.format.unwrap_or(if to_terminal {
+                EventsFormat::Table
+            } else {
+                EventsFormat::Jsonl
+            }),
+            filter: Filter {
+                kinds: a.kind.into_iter().map(Into::into).collect(),
+                host: a.host,
+                from: a.from,
+                to: a.to,
+            },
+            output: Destination::from_arg(a.output.as_deref()),
+            csv_raw: a.csv_raw,
+        }
+    }
+}
+
+/// Run a parsed command line and return the exit status.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Events(args) => run_events(&EventsConfig::from_args(args)),
+    }
+}
+
+/// What reading all inputs produced.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub events: Vec<Event>,
+    pub issues: Vec<Issue>,
+    pub tally: Tally,
+    pub files: usize,
+    pub bytes: u64,
+    pub rendered: u64,
+}
+
+/// `lineage events`.
+pub fn run_events(cfg: &EventsConfig) -> ExitCode {
+    let collected = match collect(cfg) {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("lineage: {msg}");
+            return ExitCode::Usage;
+        }
+    };
+    let mut status = if collected.issues.iter().any(|i| i.kind.is_damage()) {
+        ExitCode::Damaged
+    } else {
+        ExitCode::Success
+    };
+    if let Err(e) = write_events(cfg, &collected.events) {
+        if !is_broken_pipe(&e) {
+            eprintln!("lineage: cannot write output: {e}");
+            status = status.merge(ExitCode::Io);
+        }
+    }
+    summary::print(&collected, cfg.summary);
+    status
+}
+
+/// Discover and read every input, in parallel, into sorted events.
+pub fn collect(cfg: &EventsConfig) -> Result<Collected, String> {
+    let found = discover(&cfg.paths, cfg.follow_links).map_err(|e| e.to_string())?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()
+        .map_err(|e| format!("cannot start {} threads: {e}", cfg.threads))?;
+    let total: u64 = found.inputs.iter().map(|i| i.size).sum();
+    let bar = progress_bar(cfg.progress, total);
+    let mut out = Collected {
+        issues: found.issues,
+        files: found.inputs.len(),
+        bytes: total,
+        ..Default::default()
+    };
+    let units = plan(&found.inputs, &mut out.issues);
+    let results: Vec<UnitResult> = pool.install(|| {
+        units
+            .par_iter()
+            .map(|u| read_unit(u, &cfg.filter, &bar))
+            .collect()
+    });
+    bar.finish_and_clear();
+    merge_results(results, &mut out);
+    out.events.par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    Ok(out)
+}
+
+fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    );
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// A piece of work: a whole export, or a range of chunks of one EVTX file.
+struct Unit<'a> {
+    input: &'a Input,
+    chunks: std::ops::Range<u64>,
+}
+
+/// Split inputs into units and check EVTX file headers and sizes on the way.
+fn plan<'a>(inputs: &'a [Input], issues: &mut Vec<Issue>) -> Vec<Unit<'a>> {
+    let mut units = Vec::new();
+    for input in inputs {
+        if input.format != Format::Evtx {
+            units.push(Unit { input, chunks: 0..0 });
+            continue;
+        }
+        let whole = crate::ingest::filecheck::check_file(input, issues);
+        let mut start = 0;
+        while start < whole {
+            let end = (start + CHUNKS_PER_UNIT).min(whole);
+            units.push(Unit {
+                input,
+                chunks: start..end,
+            });
+            start = end;
+        }
+    }
+    units
+}
+
+struct UnitResult {
+    file: Arc<str>,
+    first_chunk: u64,
+    events: Vec<Event>,
+    issues: Vec<Issue>,
+    tally: Tally,
+    /// (record id, chunk) of every EVTX record read, for the per-file duplicate check.
+    ids: Vec<(u64, u64)>,
+    rendered: u64,
+}
+
+fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar) -> UnitResult {
+    let mut ex = Extractor::new(Arc::clone(&u.input.name), filter);
+    ex.progress_bar = Some(bar.clone());
+    let mut ids = Vec::new();
+    let mut rendered = 0;
+    let result = match u.input.format {
+        Format::Evtx => evtx_reader::read_chunks(
+            &u.input.path,
+            &u.input.name,
+            u.chunks.clone(),
+            &mut ex,
+            &mut ids,
+        )
+        .map(|c| rendered = c.rendered),
+        Format::Xml => {
+            crate::ingest::xml::read_xml(&u.input.path, &u.input.name, &mut ex).map(|_| ())
+        }
+        Format::JsonLines => {
+            crate::ingest::jsonl::read_jsonl(&u.input.path, &u.input.name, &mut ex).map(|_| ())
+        }
+    };
+    if let Err(ReadError::Io { file, source }) = result {
+        ex.issues.push(Issue::new(
+            IssueKind::Unreadable,
+            &Arc::from(file),
+            source.to_string(),
+        ));
+    }
+    UnitResult {
+        file: Arc::clone(&u.input.name),
+        first_chunk: u.chunks.start,
+        events: ex.events,
+        issues: ex.issues,
+        tally: ex.tally,
+        ids,
+        rendered,
+    }
+}
+
+/// Merge unit results in a stable order and run the checks that need a whole file.
+fn merge_results(mut results: Vec<UnitResult>, out: &mut Collected) {
+    results.sort_by(|a, b| (&a.file, a.first_chunk).cmp(&(&b.file, b.first_chunk)));
+    let mut per_file: Vec<(Arc<str>, Vec<(u64, u64)>, Vec<Issue>)> = Vec::new();
+    for r in results {
+        out.events.extend(r.events);
+        out.tally.merge(r.tally);
+        out.rendered += r.rendered;
+        match per_file.last_mut() {
+            Some((f, ids, issues)) if *f == r.file => {
+                ids.extend(r.ids);
+                issues.extend(r.issues);
+            }
+            _ => per_file.push((r.file, r.ids, r.issues)),
+        }
+    }
+    for (file, ids, issues) in per_file {
+        out.issues
+            .extend(crate::ingest::filecheck::finish_file(&file, ids, issues));
+    }
+    out.issues.sort_by(|a, b| {
+        (&a.file, a.chunk, a.offset, a.kind).cmp(&(&b.file, b.chunk, b.offset, b.kind))
+    });
+}
+
+/// Write events in the configured format, atomically when to a file.
+fn write_events(cfg: &EventsConfig, events: &[Event]) -> std::io::Result<()> {
+    let mut out = OutputFile::create(&cfg.output)?;
+    match cfg.format {
+        EventsFormat::Jsonl => writers::jsonl(out.writer(), events)?,
+        EventsFormat::Csv => writers::csv(out.writer(), events, !cfg.csv_raw)?,
+        EventsFormat::Table => writers::table(out.writer(), events)?,
+    }
+    out.commit()
+}
+
+/// Bytes per unit, for tests and benchmarks that want to reason about splitting.
+pub const UNIT_BYTES: u64 = CHUNKS_PER_UNIT * CHUNK_SIZE;

@@ -1,0 +1,166 @@
+//! Writers for typed events: JSONL (lossless), CSV (lossless but formula-safe) and a table for
+//! people (every log-derived string escaped for the terminal).
+
+use super::csv::CsvWriter;
+use super::sanitize::for_terminal;
+use crate::model::{Body, Event, Marker};
+use crate::time::format_rfc3339_ms;
+use std::io::{self, Write};
+
+/// One JSON object per line, in the documented schema (`docs/events.md`).
+pub fn jsonl(w: &mut dyn Write, events: &[Event]) -> io::Result<()> {
+    for e in events {
+        serde_json::to_writer(&mut *w, e)?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// The CSV columns, in order. Stable: new columns are only ever appended.
+pub const CSV_COLUMNS: &[&str] = &[
+    "kind", "host", "time", "logged", "source", "channel", "provider", "event_id", "record_id",
+    "file", "offset", "pid", "guid", "image", "original_file_name", "command_line",
+    "current_directory", "user", "user_sid", "logon_id", "session", "integrity_level", "hashes",
+    "parent_pid", "parent_guid", "parent_image", "parent_command_line", "parent_user",
+    "subject_user", "subject_user_sid", "target_user", "target_user_sid", "token_elevation_type",
+    "mandatory_label", "exit_status", "marker", "new_time", "previous_time", "uptime_seconds",
+    "detail",
+];
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+fn csv_row(e: &Event) -> Vec<String> {
+    let mut row = vec![
+        e.kind.as_str().to_string(),
+        e.host.clone(),
+        format_rfc3339_ms(&e.time),
+        format_rfc3339_ms(&e.logged),
+        format!("{:?}", e.source).to_lowercase(),
+        e.channel.clone(),
+        e.provider.clone(),
+        e.event_id.to_string(),
+        e.record_id.to_string(),
+        e.file.to_string(),
+        e.offset.to_string(),
+    ];
+    let mut rest = vec![String::new(); CSV_COLUMNS.len() - row.len()];
+    match &e.body {
+        Body::Process(p) => {
+            let vals = [
+                opt(&p.pid), opt(&p.guid), opt(&p.image), opt(&p.original_file_name),
+                opt(&p.command_line), opt(&p.current_directory), opt(&p.user), opt(&p.user_sid),
+                opt(&p.logon_id), opt(&p.session), opt(&p.integrity_level), opt(&p.hashes),
+                opt(&p.parent_pid), opt(&p.parent_guid), opt(&p.parent_image),
+                opt(&p.parent_command_line), opt(&p.parent_user), opt(&p.subject_user),
+                opt(&p.subject_user_sid), opt(&p.target_user), opt(&p.target_user_sid),
+                opt(&p.token_elevation_type), opt(&p.mandatory_label),
+            ];
+            for (slot, v) in rest.iter_mut().zip(vals) {
+                *slot = v;
+            }
+        }
+        Body::Exit(x) => {
+            rest[0] = opt(&x.pid);
+            rest[1] = opt(&x.guid);
+            rest[2] = opt(&x.image);
+            rest[6] = opt(&x.user);
+            rest[23] = opt(&x.exit_status);
+        }
+        Body::Marker(m) => {
+            rest[24] = marker_name(m);
+            rest[25] = m.new_time.as_ref().map(format_rfc3339_ms).unwrap_or_default();
+            rest[26] = m.previous_time.as_ref().map(format_rfc3339_ms).unwrap_or_default();
+            rest[27] = opt(&m.uptime_seconds);
+            rest[28] = opt(&m.detail);
+        }
+    }
+    row.append(&mut rest);
+    row
+}
+
+fn marker_name(m: &Marker) -> String {
+    serde_json::to_value(m.marker)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// CSV with a header row.
+pub fn csv(w: &mut dyn Write, events: &[Event], neutralise: bool) -> io::Result<()> {
+    let mut out = CsvWriter::new(w, neutralise);
+    out.write_record(CSV_COLUMNS)?;
+    for e in events {
+        let row = csv_row(e);
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        out.write_record(&cells)?;
+    }
+    out.flush()
+}
+
+/// A table for reading on a terminal: time, host, source:event id, pid, parent pid, what, and
+/// the command line or detail.
+pub fn table(w: &mut dyn Write, events: &[Event]) -> io::Result<()> {
+    let host_w = events
+        .iter()
+        .map(|e| for_terminal(&e.host).chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 40);
+    writeln!(
+        w,
+        "{:<24}  {:<host_w$}  {:<14}  {:>6}  {:>6}  {:<40}  DETAIL",
+        "TIME (UTC)", "HOST", "EVENT", "PID", "PPID", "IMAGE / MARKER"
+    )?;
+    for e in events {
+        let event = format!("{}:{}", source_tag(e), e.event_id);
+        let (pid, ppid, what, detail) = match &e.body {
+            Body::Process(p) => (
+                opt(&p.pid),
+                opt(&p.parent_pid),
+                p.image.clone().unwrap_or_default(),
+                p.command_line.clone().unwrap_or_default(),
+            ),
+            Body::Exit(x) => (opt(&x.pid), String::new(), x.image.clone().unwrap_or_default(), "exited".into()),
+            Body::Marker(m) => (String::new(), String::new(), marker_name(m), marker_detail(m)),
+        };
+        writeln!(
+            w,
+            "{:<24}  {:<host_w$}  {:<14}  {:>6}  {:>6}  {:<40}  {}",
+            format_rfc3339_ms(&e.time),
+            for_terminal(&e.host),
+            event,
+            pid,
+            ppid,
+            for_terminal(&what),
+            for_terminal(&detail)
+        )?;
+    }
+    Ok(())
+}
+
+fn source_tag(e: &Event) -> &'static str {
+    match e.source {
+        crate::model::Source::Sysmon => "sysmon",
+        crate::model::Source::Security => "security",
+        crate::model::Source::System => "system",
+    }
+}
+
+fn marker_detail(m: &Marker) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = &m.new_time {
+        parts.push(format!("time {}", format_rfc3339_ms(t)));
+    }
+    if let Some(t) = &m.previous_time {
+        parts.push(format!("was {}", format_rfc3339_ms(t)));
+    }
+    if let Some(s) = m.uptime_seconds {
+        parts.push(format!("uptime {s} s"));
+    }
+    if let Some(d) = &m.detail {
+        parts.push(d.clone());
+    }
+    parts.join("; ")
+}

@@ -6,6 +6,7 @@
 //! when the file as a whole cannot be read; everything smaller is an [`Issue`] and the reader
 //! goes on.
 
+pub mod integrity;
 pub mod raw;
 
 pub use raw::{normalize_guid, RawRecord};

@@ -9,6 +9,7 @@
 pub mod binxml;
 pub mod evtx;
 pub mod filecheck;
+pub mod integrity;
 pub mod raw;
 
 pub use raw::{normalize_guid, RawRecord};

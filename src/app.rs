@@ -5,7 +5,8 @@ use crate::cli::{Cli, Command, EventsArgs, EventsFormat};
 use crate::discover::{discover, Format, Input};
 use crate::exit::ExitCode;
 use crate::extract::{Extractor, Filter, Tally};
-use crate::ingest::evtx::{self as evtx_reader, CHUNK_SIZE};
+use crate::ingest::evtx::{self as evtx_reader, ChunkSummary, CHUNK_SIZE};
+use crate::ingest::integrity::FileFlags;
 use crate::ingest::ReadError;
 use crate::issues::{Issue, IssueKind};
 use crate::model::Event;
@@ -13,7 +14,7 @@ use crate::report::output::{is_broken_pipe, Destination, OutputFile};
 use crate::report::{events as writers, summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -33,6 +34,8 @@ pub struct EventsConfig {
     pub filter: Filter,
     pub output: Destination,
     pub csv_raw: bool,
+    /// Where to write the issues as JSONL, if anywhere.
+    pub issues: Option<PathBuf>,
 }
 
 impl EventsConfig {
@@ -62,6 +65,7 @@ impl EventsConfig {
             },
             output: Destination::from_arg(a.output.as_deref()),
             csv_raw: a.csv_raw,
+            issues: a.input.issues,
         }
     }
 }
@@ -104,8 +108,24 @@ pub fn run_events(cfg: &EventsConfig) -> ExitCode {
             status = status.merge(ExitCode::Io);
         }
     }
+    if let Some(path) = &cfg.issues {
+        if let Err(e) = write_issues(path, &collected.issues) {
+            eprintln!("lineage: cannot write issues to {}: {e}", path.display());
+            status = status.merge(ExitCode::Io);
+        }
+    }
     summary::print(&collected, cfg.summary);
     status
+}
+
+/// The issues as JSON lines, for scripts that act on damaged input.
+fn write_issues(path: &std::path::Path, issues: &[Issue]) -> std::io::Result<()> {
+    let mut out = OutputFile::create(&Destination::File(path.to_path_buf()))?;
+    for i in issues {
+        serde_json::to_writer(&mut *out.writer(), i)?;
+        out.writer().write_all(b"\n")?;
+    }
+    out.commit()
 }
 
 /// Discover and read every input, in parallel, into sorted events.
@@ -154,6 +174,7 @@ fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
 struct Unit<'a> {
     input: &'a Input,
     chunks: std::ops::Range<u64>,
+    flags: FileFlags,
 }
 
 /// Split inputs into units and check EVTX file headers and sizes on the way.
@@ -161,16 +182,18 @@ fn plan<'a>(inputs: &'a [Input], issues: &mut Vec<Issue>) -> Vec<Unit<'a>> {
     let mut units = Vec::new();
     for input in inputs {
         if input.format != Format::Evtx {
-            units.push(Unit { input, chunks: 0..0 });
+            let flags = FileFlags::default();
+            units.push(Unit { input, chunks: 0..0, flags });
             continue;
         }
-        let whole = crate::ingest::filecheck::check_file(input, issues);
+        let (whole, flags) = crate::ingest::filecheck::check_file(input, issues);
         let mut start = 0;
         while start < whole {
             let end = (start + CHUNKS_PER_UNIT).min(whole);
             units.push(Unit {
                 input,
                 chunks: start..end,
+                flags,
             });
             start = end;
         }
@@ -184,23 +207,24 @@ struct UnitResult {
     events: Vec<Event>,
     issues: Vec<Issue>,
     tally: Tally,
-    /// (record id, chunk) of every EVTX record read, for the per-file duplicate check.
-    ids: Vec<(u64, u64)>,
+    /// Per-chunk summaries of an EVTX unit, for the whole-file checks.
+    chunks: Vec<ChunkSummary>,
     rendered: u64,
 }
 
 fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar) -> UnitResult {
     let mut ex = Extractor::new(Arc::clone(&u.input.name), filter);
     ex.progress_bar = Some(bar.clone());
-    let mut ids = Vec::new();
+    let mut chunks = Vec::new();
     let mut rendered = 0;
     let result = match u.input.format {
         Format::Evtx => evtx_reader::read_chunks(
             &u.input.path,
             &u.input.name,
             u.chunks.clone(),
+            u.flags,
             &mut ex,
-            &mut ids,
+            &mut chunks,
         )
         .map(|c| rendered = c.rendered),
         Format::Xml => {
@@ -223,7 +247,7 @@ fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar) -> UnitResult {
         events: ex.events,
         issues: ex.issues,
         tally: ex.tally,
-        ids,
+        chunks,
         rendered,
     }
 }
@@ -231,22 +255,22 @@ fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar) -> UnitResult {
 /// Merge unit results in a stable order and run the checks that need a whole file.
 fn merge_results(mut results: Vec<UnitResult>, out: &mut Collected) {
     results.sort_by(|a, b| (&a.file, a.first_chunk).cmp(&(&b.file, b.first_chunk)));
-    let mut per_file: Vec<(Arc<str>, Vec<(u64, u64)>, Vec<Issue>)> = Vec::new();
+    let mut per_file: Vec<(Arc<str>, Vec<ChunkSummary>)> = Vec::new();
     for r in results {
         out.events.extend(r.events);
+        out.issues.extend(r.issues);
         out.tally.merge(r.tally);
         out.rendered += r.rendered;
         match per_file.last_mut() {
-            Some((f, ids, issues)) if *f == r.file => {
-                ids.extend(r.ids);
-                issues.extend(r.issues);
-            }
-            _ => per_file.push((r.file, r.ids, r.issues)),
+            Some((f, chunks)) if *f == r.file => chunks.extend(r.chunks),
+            _ => per_file.push((r.file, r.chunks)),
         }
     }
-    for (file, ids, issues) in per_file {
-        out.issues
-            .extend(crate::ingest::filecheck::finish_file(&file, ids, issues));
+    for (file, chunks) in per_file {
+        if !chunks.is_empty() {
+            out.issues
+                .extend(crate::ingest::filecheck::finish_file(&file, chunks));
+        }
     }
     out.issues.sort_by(|a, b| {
         (&a.file, a.chunk, a.offset, a.kind).cmp(&(&b.file, b.chunk, b.offset, b.kind))

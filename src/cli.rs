@@ -38,6 +38,10 @@ pub struct InputArgs {
     /// No progress bar and no summary on stderr (problems still set the exit status).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also write every input problem (damage, unreadable files, mismatches) as JSON lines to
+    /// FILE, written atomically.
+    #[arg(long, value_name = "FILE")]
+    pub issues: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -93,9 +93,10 @@ fn walk(root: &Path, follow_links: bool, out: &mut Discovery) {
     while let Some(dir) = stack.pop() {
         if follow_links {
             // Link loops would otherwise walk forever.
-            match fs::canonicalize(&dir) {
-                Ok(c) if !seen_dirs.insert(c) => continue,
-                _ => {}
+            if let Ok(c) = fs::canonicalize(&dir) {
+                if !seen_dirs.insert(c) {
+                    continue;
+                }
             }
         }
         let mut entries: Vec<PathBuf> = match fs::read_dir(&dir) {

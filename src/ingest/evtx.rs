@@ -7,6 +7,7 @@
 //! does not handle is rendered to XML by the evtx crate and read by the XML reader instead.
 
 use super::binxml::ChunkDecoder;
+use super::integrity::{check_chunk, ChunkInfo, ChunkVerdict, FileFlags};
 use super::{ReadError, RecordSink};
 use crate::issues::{Issue, IssueKind};
 use evtx::{EvtxChunkData, ParserSettings};
@@ -34,6 +35,16 @@ pub struct EvtxCounters {
     pub chunks: u64,
 }
 
+/// What one chunk showed, for the checks that need the whole file (zeroed runs, duplicates).
+#[derive(Debug, Clone)]
+pub struct ChunkSummary {
+    pub chunk_no: u64,
+    pub verdict: ChunkVerdict,
+    pub info: Option<ChunkInfo>,
+    /// (record id, file offset) of every record read from the chunk, in chunk order.
+    pub ids: Vec<(u64, u64)>,
+}
+
 /// How many whole chunks the file holds after its header, from its size.
 pub fn whole_chunks(file_len: u64) -> u64 {
     file_len.saturating_sub(FILE_HEADER_SIZE) / CHUNK_SIZE
@@ -41,15 +52,16 @@ pub fn whole_chunks(file_len: u64) -> u64 {
 
 /// Read chunks `range` of the EVTX file at `path`.
 ///
-/// `ids` receives every record id read, with its chunk number, for the duplicate check that
-/// needs the whole file. Damage is reported to the sink as issues; only a failure to open or
-/// read the file is an error.
+/// `chunks` receives a [`ChunkSummary`] per chunk for the whole-file checks. `flags` are the
+/// file header's (NO_CRC32 turns checksum checks off). Damage is reported to the sink as
+/// issues; only a failure to open or read the file is an error.
 pub fn read_chunks(
     path: &Path,
     file: &Arc<str>,
     range: Range<u64>,
+    flags: FileFlags,
     sink: &mut dyn RecordSink,
-    ids: &mut Vec<(u64, u64)>,
+    chunks: &mut Vec<ChunkSummary>,
 ) -> Result<EvtxCounters, ReadError> {
     let io = |source| ReadError::Io {
         file: file.to_string(),
@@ -70,34 +82,49 @@ pub fn read_chunks(
         }
         counters.chunks += 1;
         sink.progress(CHUNK_SIZE);
-        read_one_chunk(&buf, chunk_no, offset, file, &settings, sink, ids, &mut counters);
+        let (verdict, info, issues) = check_chunk(&buf, chunk_no, offset, file, flags);
+        for issue in issues {
+            sink.issue(issue);
+        }
+        let mut summary = ChunkSummary {
+            chunk_no,
+            verdict,
+            info,
+            ids: Vec::new(),
+        };
+        // A zeroed chunk or one without the chunk magic holds nothing the evtx crate can
+        // parse; the checks above already reported it.
+        if !matches!(verdict, ChunkVerdict::Zeroed | ChunkVerdict::BadMagic) {
+            let ctx = ChunkCtx { chunk_no, offset, file, settings: &settings };
+            read_one_chunk(&buf, &ctx, sink, &mut summary.ids, &mut counters);
+        }
+        chunks.push(summary);
     }
     Ok(counters)
 }
 
-/// Parse one chunk and hand its records to the sink.
-#[allow(clippy::too_many_arguments)]
-fn read_one_chunk(
-    bytes: &[u8],
+/// Where a chunk is, for locating what goes wrong in it.
+struct ChunkCtx<'a> {
     chunk_no: u64,
     offset: u64,
-    file: &Arc<str>,
-    settings: &Arc<ParserSettings>,
+    file: &'a Arc<str>,
+    settings: &'a Arc<ParserSettings>,
+}
+
+/// Parse one chunk and hand its records to the sink.
+fn read_one_chunk(
+    bytes: &[u8],
+    ctx: &ChunkCtx<'_>,
     sink: &mut dyn RecordSink,
     ids: &mut Vec<(u64, u64)>,
     counters: &mut EvtxCounters,
 ) {
+    let (chunk_no, offset, file, settings) = (ctx.chunk_no, ctx.offset, ctx.file, ctx.settings);
     let damaged = |kind, detail: String| {
         Issue::new(kind, file, detail)
             .at_chunk(chunk_no)
             .at_offset(offset)
     };
-    if bytes.iter().all(|&b| b == 0) {
-        // An all-zero chunk is either preallocated space at the end or wiped data; the caller
-        // knows which from what follows, so it is only noted here.
-        sink.issue(damaged(IssueKind::ZeroedChunk, "chunk is all zero bytes".into()));
-        return;
-    }
     let mut data = match EvtxChunkData::new(bytes.to_vec(), false) {
         Ok(d) => d,
         Err(e) => {
@@ -123,9 +150,9 @@ fn read_one_chunk(
                 continue;
             }
         };
-        ids.push((record.event_record_id, chunk_no));
-        let wants = |p: Option<&str>, id: Option<u32>| sink.wants(p, id);
         let at = offset + record.binxml_offset;
+        ids.push((record.event_record_id, at));
+        let wants = |p: Option<&str>, id: Option<u32>| sink.wants(p, id);
         match decoder.record(
             record.binxml_offset as usize,
             record.binxml_size as usize,

@@ -6,7 +6,9 @@
 //! when the file as a whole cannot be read; everything smaller is an [`Issue`] and the reader
 //! goes on.
 
+pub mod jsonl;
 pub mod raw;
+pub mod xml;
 
 pub use raw::{normalize_guid, RawRecord};
 

@@ -14,7 +14,7 @@ use crate::report::output::{is_broken_pipe, Destination, OutputFile};
 use crate::report::{events as writers, summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -152,7 +152,8 @@ pub fn collect(cfg: &EventsConfig) -> Result<Collected, String> {
     });
     bar.finish_and_clear();
     merge_results(results, &mut out);
-    out.events.par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    out.events
+        .par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     Ok(out)
 }
 
@@ -183,7 +184,11 @@ fn plan<'a>(inputs: &'a [Input], issues: &mut Vec<Issue>) -> Vec<Unit<'a>> {
     for input in inputs {
         if input.format != Format::Evtx {
             let flags = FileFlags::default();
-            units.push(Unit { input, chunks: 0..0, flags });
+            units.push(Unit {
+                input,
+                chunks: 0..0,
+                flags,
+            });
             continue;
         }
         let (whole, flags) = crate::ingest::filecheck::check_file(input, issues);

@@ -186,9 +186,11 @@ pub fn sniff(head: &[u8]) -> Result<Format, String> {
         return Ok(Format::Evtx);
     }
     if head.get(4..8) == Some(b"LfLe") {
-        return Err("legacy .evt format (Windows XP/2003) is not supported; convert it with \
+        return Err(
+            "legacy .evt format (Windows XP/2003) is not supported; convert it with \
                     wevtutil epl /lf:true first"
-            .into());
+                .into(),
+        );
     }
     if head.is_empty() {
         return Err("empty file".into());
@@ -226,7 +228,9 @@ mod tests {
         assert_eq!(sniff(b"\xff\xfe<\0E\0"), Ok(Format::Xml));
         assert_eq!(sniff(b"Record 1\n<?xml"), Ok(Format::Xml));
         assert_eq!(sniff(b"{\"Event\":{}}\n"), Ok(Format::JsonLines));
-        assert!(sniff(b"\x30\x00\x00\x00LfLe").unwrap_err().contains("legacy"));
+        assert!(sniff(b"\x30\x00\x00\x00LfLe")
+            .unwrap_err()
+            .contains("legacy"));
         assert!(sniff(b"").is_err());
         assert!(sniff(b"MZ\x90\x00").is_err());
     }

@@ -42,8 +42,10 @@ pub enum IssueKind {
 
 impl IssueKind {
     /// True when the problem means some input may have been lost (drives the exit status).
+    /// A file that is not an event log at all (a README in an evidence folder) is skipped with
+    /// a note, and a record from the wrong source is counted: neither loses log data.
     pub fn is_damage(self) -> bool {
-        !matches!(self, IssueKind::SourceMismatch)
+        !matches!(self, IssueKind::SourceMismatch | IssueKind::Unsupported)
     }
 
     pub fn as_str(self) -> &'static str {

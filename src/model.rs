@@ -185,10 +185,16 @@ pub enum MarkerKind {
 pub struct Marker {
     pub marker: MarkerKind,
     /// Kernel-General 12 `StartTime`; 4616 `NewTime`.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_time")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_time"
+    )]
     pub new_time: Option<DateTime<Utc>>,
     /// 4616 `PreviousTime`.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_time")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_time"
+    )]
     pub previous_time: Option<DateTime<Utc>>,
     /// EventLog 6013 uptime in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,6 +220,12 @@ fn ser_opt_time<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok,
 impl Event {
     /// The deterministic output order: host, time, record id, file.
     pub fn sort_key(&self) -> (&str, DateTime<Utc>, u64, &str, u64) {
-        (&self.host, self.time, self.record_id, &self.file, self.offset)
+        (
+            &self.host,
+            self.time,
+            self.record_id,
+            &self.file,
+            self.offset,
+        )
     }
 }

@@ -77,9 +77,8 @@ fn damage() -> impl Strategy<Value = Damage> {
             .prop_map(Damage::Truncate),
         (0..n - 1).prop_map(Damage::ZeroChunk),
         // Bytes 0..8 are the magic, 512.. the records: anything in the chunk's checked areas.
-        (0..n - 1, prop_oneof![0usize..120, 128usize..4096]).prop_map(|(chunk, at)| {
-            Damage::FlipByte { chunk, at }
-        }),
+        (0..n - 1, prop_oneof![0usize..120, 128usize..4096])
+            .prop_map(|(chunk, at)| { Damage::FlipByte { chunk, at } }),
         (0..n - 1).prop_map(Damage::DuplicateChunk),
     ]
 }

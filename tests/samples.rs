@@ -6,7 +6,10 @@ mod support;
 use support::*;
 
 fn summary_number(stderr: &str, label: &str) -> u64 {
-    let line = stderr.lines().find(|l| l.starts_with("summary:")).unwrap_or("");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("summary:"))
+        .unwrap_or("");
     line.split(", ")
         .find_map(|part| part.strip_suffix(label).map(str::trim))
         .and_then(|n| n.rsplit(' ').next().and_then(|n| n.parse().ok()))
@@ -30,7 +33,13 @@ fn samples_have_their_golden_counts_and_no_problems() {
     assert!(stderr.contains("problems: none"), "{stderr}");
     assert_eq!(summary_number(&stderr, "records read"), 5337 + 831 + 1402);
     let counts = count_by_file(&read_jsonl(&events));
-    let total = |k: &str| -> u64 { counts.iter().filter(|((_, key), _)| key == k).map(|(_, n)| n).sum() };
+    let total = |k: &str| -> u64 {
+        counts
+            .iter()
+            .filter(|((_, key), _)| key == k)
+            .map(|(_, n)| n)
+            .sum()
+    };
     assert_eq!(total("sysmon:1"), 681);
     assert_eq!(total("sysmon:5"), 719);
     assert_eq!(total("security:4688"), 34);
@@ -55,11 +64,19 @@ fn damaged_files_are_read_around_the_damage_and_reported() {
         issues.to_str().unwrap(),
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "damaged input exits 3: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "damaged input exits 3: {stderr}"
+    );
     let counts = count_by_file(&read_jsonl(&events));
     let sysmon = repo().join("tests/data/damaged/sysmon_8_unreadable_chunks.evtx");
     let key = (sysmon.to_string_lossy().to_string(), "sysmon:1".to_string());
-    assert_eq!(counts.get(&key), Some(&227), "every Sysmon 1 outside the bad chunks");
+    assert_eq!(
+        counts.get(&key),
+        Some(&227),
+        "every Sysmon 1 outside the bad chunks"
+    );
     let issues = read_jsonl(&issues);
     let of = |file: &str, kind: &str| {
         issues
@@ -68,11 +85,20 @@ fn damaged_files_are_read_around_the_damage_and_reported() {
             .count()
     };
     assert_eq!(of("sysmon_8_unreadable_chunks.evtx", "bad_chunk_magic"), 8);
-    assert_eq!(of("sample_with_a_bad_chunk_magic.evtx", "bad_chunk_magic"), 2);
-    assert_eq!(of("sample_with_a_bad_chunk_magic.evtx", "chunk_data_checksum"), 3);
+    assert_eq!(
+        of("sample_with_a_bad_chunk_magic.evtx", "bad_chunk_magic"),
+        2
+    );
+    assert_eq!(
+        of("sample_with_a_bad_chunk_magic.evtx", "chunk_data_checksum"),
+        3
+    );
     assert!(of("sample_with_a_bad_chunk_magic.evtx", "zeroed_chunk") >= 1);
     for i in &issues {
-        assert!(i["offset"].is_u64(), "every EVTX issue names an offset: {i}");
+        assert!(
+            i["offset"].is_u64(),
+            "every EVTX issue names an offset: {i}"
+        );
     }
     assert!(stderr.contains("warning:"), "problems are listed on stderr");
 }

@@ -102,7 +102,6 @@ pub fn parse_number(t: &str) -> Option<u64> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,7 +127,10 @@ mod tests {
             ("TerminalSessionId", "99999999999"),
         ]);
         let mut odd = OddFields::new();
-        let mut f = Fields { rec: &r, odd: &mut odd };
+        let mut f = Fields {
+            rec: &r,
+            odd: &mut odd,
+        };
         assert_eq!(f.text("ParentImage"), None);
         assert_eq!(f.pid("ProcessId"), None);
         assert_eq!(f.pid("NewProcessId"), Some(0x1a4));

@@ -44,12 +44,16 @@ pub fn marker(source: Source, id: u32, f: &mut Fields<'_>) -> Option<Marker> {
             m.new_time = f.time("NewTime");
             m.detail = f.text("ProcessName");
         }
+        // "The system uptime is %5 seconds": the fifth insert; older logs put it first.
         MarkerKind::Uptime => {
-            m.uptime_seconds = f.rec.positional().next().and_then(|v| parse_number(v.trim()))
+            let values: Vec<&str> = f.rec.positional().collect();
+            let pick = values.get(4).or_else(|| values.first());
+            m.uptime_seconds = pick.and_then(|v| parse_number(v.trim()));
         }
         MarkerKind::UnexpectedShutdown => {
             let parts: Vec<&str> = f.rec.positional().take(2).collect();
-            m.detail = (!parts.is_empty()).then(|| format!("previous shutdown at {}", parts.join(" ")));
+            m.detail =
+                (!parts.is_empty()).then(|| format!("previous shutdown at {}", parts.join(" ")));
         }
         MarkerKind::ShutdownRequested => {
             let who = f.text("param1");

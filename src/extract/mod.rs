@@ -138,7 +138,11 @@ impl<'f> Extractor<'f> {
         let (kind, body, time) = match (source, id) {
             (Source::Sysmon, 1) | (Source::Security, 4688) => {
                 let (p, t) = process::start(source, &mut f);
-                (EventKind::Process, crate::model::Body::Process(Box::new(p)), t)
+                (
+                    EventKind::Process,
+                    crate::model::Body::Process(Box::new(p)),
+                    t,
+                )
             }
             (Source::Sysmon, 5) | (Source::Security, 4689) => {
                 let (p, t) = process::exit(source, &mut f);
@@ -249,12 +253,22 @@ fn classify(rec: &RawRecord) -> Class {
     };
     match provider {
         SYSMON_PROVIDER => check(SYSMON_CHANNEL, SYSMON_GUID, Source::Sysmon, "Sysmon"),
-        SECURITY_PROVIDER => check(SECURITY_CHANNEL, SECURITY_GUID, Source::Security, "Security"),
+        SECURITY_PROVIDER => check(
+            SECURITY_CHANNEL,
+            SECURITY_GUID,
+            Source::Security,
+            "Security",
+        ),
         EVENTLOG_PROVIDER if id == 104 => match channel {
             "System" => Class::Use(Source::System),
             _ => Class::Mismatch("System"),
         },
-        EVENTLOG_PROVIDER => check(SECURITY_CHANNEL, EVENTLOG_GUID, Source::Security, "Security"),
+        EVENTLOG_PROVIDER => check(
+            SECURITY_CHANNEL,
+            EVENTLOG_GUID,
+            Source::Security,
+            "Security",
+        ),
         _ if channel == "System" => Class::Use(Source::System),
         _ => Class::Ignore,
     }

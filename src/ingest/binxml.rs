@@ -55,7 +55,9 @@ enum Op {
     CloseEmpty,
     End,
     Text(Rc<str>),
-    Sub(u16),
+    /// A substitution: value index, and whether it is optional (an empty optional value
+    /// removes its element, as Windows and evtx render it).
+    Sub(u16, bool),
 }
 
 /// A compiled template definition.
@@ -76,7 +78,10 @@ impl<'a> Cursor<'a> {
         Cursor { data, pos }
     }
     fn bytes(&mut self, n: usize) -> Res<&'a [u8]> {
-        let end = self.pos.checked_add(n).ok_or(Unsupported("offset overflow"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(Unsupported("offset overflow"))?;
         let out = self
             .data
             .get(self.pos..end)
@@ -130,7 +135,9 @@ enum Value<'a> {
     Str(&'a [u8]),
     Unsigned(u64),
     Signed(i64),
-    Bool(bool),
+    /// A BOOL as stored (Windows writes 32-bit values; evtx shows 0/1 as false/true and any
+    /// other value as its number).
+    Bool(u32),
     Guid(&'a [u8]),
     FileTime(u64),
     Sid(&'a [u8]),
@@ -223,7 +230,7 @@ impl<'a> ChunkDecoder<'a> {
                 token::NORMAL_SUB | token::OPTIONAL_SUB => {
                     let index = cur.u16()?;
                     let _ty = cur.u8()?;
-                    ops.push(Op::Sub(index));
+                    ops.push(Op::Sub(index, tok & !token::MORE == token::OPTIONAL_SUB));
                 }
                 _ => return Err(Unsupported("token not handled in template")),
             }
@@ -297,10 +304,7 @@ impl<'a> ChunkDecoder<'a> {
         let mut builder = Builder::default();
         let mut deferred = Vec::new();
         eval(&template, &values, &mut builder, &mut deferred)?;
-        if !wants(
-            builder.rec.provider_name.as_deref(),
-            builder.rec.event_id,
-        ) {
+        if !wants(builder.rec.provider_name.as_deref(), builder.rec.event_id) {
             return Ok(None);
         }
         self.expand(&mut builder, deferred, 1)?;
@@ -323,12 +327,7 @@ impl<'a> ChunkDecoder<'a> {
 
     /// Evaluate nested fragments (usually `EventData`) in the element context where their
     /// substitution stood.
-    fn expand(
-        &mut self,
-        builder: &mut Builder,
-        deferred: Vec<Deferred>,
-        depth: usize,
-    ) -> Res<()> {
+    fn expand(&mut self, builder: &mut Builder, deferred: Vec<Deferred>, depth: usize) -> Res<()> {
         if depth > MAX_NESTING && !deferred.is_empty() {
             return Err(Unsupported("fragments nested too deep"));
         }
@@ -356,7 +355,10 @@ struct Deferred {
 }
 
 fn decode_value(ty: u8, b: &[u8], chunk_offset: usize) -> Res<Value<'_>> {
-    let n = |len: usize| b.get(..len).ok_or(Unsupported("value shorter than its type"));
+    let n = |len: usize| {
+        b.get(..len)
+            .ok_or(Unsupported("value shorter than its type"))
+    };
     Ok(match ty {
         0x00 => Value::Null,
         0x01 => Value::Str(b),
@@ -368,7 +370,7 @@ fn decode_value(ty: u8, b: &[u8], chunk_offset: usize) -> Res<Value<'_>> {
         0x08 => Value::Unsigned(u64::from(u32::from_le_bytes(arr4(n(4)?)))),
         0x09 => Value::Signed(le_u64(b).ok_or(Unsupported("short i64"))? as i64),
         0x0a => Value::Unsigned(le_u64(b).ok_or(Unsupported("short u64"))?),
-        0x0d => Value::Bool(u32::from_le_bytes(arr4(n(4)?)) != 0),
+        0x0d => Value::Bool(u32::from_le_bytes(arr4(n(4)?))),
         0x0f => Value::Guid(n(16)?),
         0x11 => Value::FileTime(le_u64(b).ok_or(Unsupported("short filetime"))?),
         0x13 => Value::Sid(b),
@@ -377,6 +379,15 @@ fn decode_value(ty: u8, b: &[u8], chunk_offset: usize) -> Res<Value<'_>> {
         0x21 => Value::BinXml(b, chunk_offset),
         _ => Value::Other,
     })
+}
+
+/// What counts as "no value" for an optional substitution.
+fn is_empty(v: &Value<'_>) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Str(b) | Value::BinXml(b, _) => b.is_empty(),
+        _ => false,
+    }
 }
 
 fn arr4(b: &[u8]) -> [u8; 4] {
@@ -390,7 +401,9 @@ fn render(v: &Value<'_>) -> Res<String> {
         Value::Str(b) => utf16(b),
         Value::Unsigned(u) => u.to_string(),
         Value::Signed(i) => i.to_string(),
-        Value::Bool(b) => b.to_string(),
+        Value::Bool(0) => "false".to_string(),
+        Value::Bool(1) => "true".to_string(),
+        Value::Bool(n) => n.to_string(),
         Value::Guid(g) => render_guid(g).ok_or(Unsupported("bad guid"))?,
         Value::FileTime(ft) => render_filetime(ft).ok_or(Unsupported("filetime out of range"))?,
         Value::Sid(b) => render_sid(b).ok_or(Unsupported("bad sid"))?,
@@ -462,6 +475,9 @@ struct Builder {
     data_name: Option<String>,
     /// Whether the innermost open element has a child element (UserData leaves have none).
     has_child: Vec<bool>,
+    /// Per open element: (had real content, had an empty optional substitution). An element
+    /// whose only content was an empty optional substitution is not rendered.
+    content: Vec<(bool, bool)>,
 }
 
 impl Builder {
@@ -474,6 +490,7 @@ impl Builder {
         }
         self.path.push(Rc::clone(name));
         self.has_child.push(false);
+        self.content.push((false, false));
         self.text.clear();
         self.data_name = None;
         Ok(())
@@ -486,6 +503,9 @@ impl Builder {
                 self.attribute(&attr, v)
             }
             None => {
+                if let Some(c) = self.content.last_mut() {
+                    c.0 = true;
+                }
                 self.text.push_str(&render(v)?);
                 Ok(())
             }
@@ -520,6 +540,12 @@ impl Builder {
     fn close(&mut self) {
         let text = std::mem::take(&mut self.text);
         let leaf = !self.has_child.pop().unwrap_or(true);
+        let (had_content, optional_empty) = self.content.pop().unwrap_or((true, false));
+        if optional_empty && !had_content && leaf {
+            self.path.pop();
+            self.data_name = None;
+            return;
+        }
         let path = self.path_str();
         match path.as_slice() {
             ["Event", "System", field] => match *field {
@@ -534,7 +560,7 @@ impl Builder {
                 let name = self.data_name.take().unwrap_or_default();
                 self.rec.data.push((name, text));
             }
-            ["Event", "UserData", .., last] if path.len() >= 4 && leaf => {
+            ["Event", "UserData", .., last] if path.len() >= 3 && leaf => {
                 let name = last.to_string();
                 self.rec.data.push((name, text));
             }
@@ -571,10 +597,23 @@ fn eval<'a>(
             // Literal attribute values (e.g. `Data Name="UtcTime"`) arrive as text.
             Op::Text(text) => match b.attr.clone() {
                 Some(attr) => literal_attribute(b, &attr, text),
-                None => b.text.push_str(text),
+                None => {
+                    if let Some(c) = b.content.last_mut() {
+                        c.0 = true;
+                    }
+                    b.text.push_str(text)
+                }
             },
-            Op::Sub(i) => {
+            Op::Sub(i, optional) => {
                 let v = values.get(*i as usize).copied().unwrap_or(Value::Null);
+                if *optional && is_empty(&v) {
+                    if b.attr.is_none() {
+                        if let Some(c) = b.content.last_mut() {
+                            c.1 = true;
+                        }
+                    }
+                    continue;
+                }
                 match v {
                     Value::BinXml(bytes, offset) if !bytes.is_empty() => deferred.push(Deferred {
                         offset,

@@ -95,7 +95,12 @@ pub fn read_chunks(
         // A zeroed chunk or one without the chunk magic holds nothing the evtx crate can
         // parse; the checks above already reported it.
         if !matches!(verdict, ChunkVerdict::Zeroed | ChunkVerdict::BadMagic) {
-            let ctx = ChunkCtx { chunk_no, offset, file, settings: &settings };
+            let ctx = ChunkCtx {
+                chunk_no,
+                offset,
+                file,
+                settings: &settings,
+            };
             read_one_chunk(&buf, &ctx, sink, &mut summary.ids, &mut counters);
         }
         chunks.push(summary);
@@ -128,14 +133,20 @@ fn read_one_chunk(
     let mut data = match EvtxChunkData::new(bytes.to_vec(), false) {
         Ok(d) => d,
         Err(e) => {
-            sink.issue(damaged(IssueKind::UnreadableChunk, format!("chunk header: {e}")));
+            sink.issue(damaged(
+                IssueKind::UnreadableChunk,
+                format!("chunk header: {e}"),
+            ));
             return;
         }
     };
     let mut chunk = match data.parse(Arc::clone(settings)) {
         Ok(c) => c,
         Err(e) => {
-            sink.issue(damaged(IssueKind::UnreadableChunk, format!("chunk tables: {e}")));
+            sink.issue(damaged(
+                IssueKind::UnreadableChunk,
+                format!("chunk tables: {e}"),
+            ));
             return;
         }
     };
@@ -183,8 +194,19 @@ fn read_one_chunk(
 
 /// Read a record the evtx crate rendered to XML with the XML reader's event parser.
 fn deliver_rendered(xml: &str, at: u64, file: &Arc<str>, chunk_no: u64, sink: &mut dyn RecordSink) {
-    match Err::<crate::ingest::RawRecord, String>(format!("TEMP {}", xml.len())) {
-        Ok(raw) => {
+    match super::xml::parse_rendered(xml) {
+        Ok((raw, problems)) => {
+            for p in problems {
+                sink.issue(
+                    Issue::new(
+                        IssueKind::RecordDecode,
+                        file,
+                        format!("rendered record: {p}"),
+                    )
+                    .at_chunk(chunk_no)
+                    .at_offset(at),
+                );
+            }
             if sink.wants(raw.provider_name.as_deref(), raw.event_id) {
                 sink.record(raw, at)
             } else {
@@ -192,9 +214,13 @@ fn deliver_rendered(xml: &str, at: u64, file: &Arc<str>, chunk_no: u64, sink: &m
             }
         }
         Err(e) => sink.issue(
-            Issue::new(IssueKind::RecordDecode, file, format!("rendered record: {e}"))
-                .at_chunk(chunk_no)
-                .at_offset(at),
+            Issue::new(
+                IssueKind::RecordDecode,
+                file,
+                format!("rendered record: {e}"),
+            )
+            .at_chunk(chunk_no)
+            .at_offset(at),
         ),
     }
 }

@@ -32,7 +32,9 @@ pub fn check_file(input: &Input, issues: &mut Vec<Issue>) -> (u64, FileFlags) {
 fn read_head(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut buf = Vec::with_capacity(4096);
-    std::fs::File::open(path)?.take(4096).read_to_end(&mut buf)?;
+    std::fs::File::open(path)?
+        .take(4096)
+        .read_to_end(&mut buf)?;
     Ok(buf)
 }
 

@@ -10,7 +10,9 @@ pub mod binxml;
 pub mod evtx;
 pub mod filecheck;
 pub mod integrity;
+pub mod jsonl;
 pub mod raw;
+pub mod xml;
 
 pub use raw::{normalize_guid, RawRecord};
 

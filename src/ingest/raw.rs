@@ -56,7 +56,10 @@ impl RawRecord {
 /// `{5770385f-...}` from evtx compare equal. Returns `None` for text that is not a GUID.
 pub fn normalize_guid(text: &str) -> Option<String> {
     let t = text.trim();
-    let inner = t.strip_prefix('{').and_then(|s| s.strip_suffix('}')).unwrap_or(t);
+    let inner = t
+        .strip_prefix('{')
+        .and_then(|s| s.strip_suffix('}'))
+        .unwrap_or(t);
     let ok = inner.len() == 36
         && inner.char_indices().all(|(i, c)| match i {
             8 | 13 | 18 | 23 => c == '-',

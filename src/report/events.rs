@@ -18,12 +18,45 @@ pub fn jsonl(w: &mut dyn Write, events: &[Event]) -> io::Result<()> {
 
 /// The CSV columns, in order. Stable: new columns are only ever appended.
 pub const CSV_COLUMNS: &[&str] = &[
-    "kind", "host", "time", "logged", "source", "channel", "provider", "event_id", "record_id",
-    "file", "offset", "pid", "guid", "image", "original_file_name", "command_line",
-    "current_directory", "user", "user_sid", "logon_id", "session", "integrity_level", "hashes",
-    "parent_pid", "parent_guid", "parent_image", "parent_command_line", "parent_user",
-    "subject_user", "subject_user_sid", "target_user", "target_user_sid", "token_elevation_type",
-    "mandatory_label", "exit_status", "marker", "new_time", "previous_time", "uptime_seconds",
+    "kind",
+    "host",
+    "time",
+    "logged",
+    "source",
+    "channel",
+    "provider",
+    "event_id",
+    "record_id",
+    "file",
+    "offset",
+    "pid",
+    "guid",
+    "image",
+    "original_file_name",
+    "command_line",
+    "current_directory",
+    "user",
+    "user_sid",
+    "logon_id",
+    "session",
+    "integrity_level",
+    "hashes",
+    "parent_pid",
+    "parent_guid",
+    "parent_image",
+    "parent_command_line",
+    "parent_user",
+    "subject_user",
+    "subject_user_sid",
+    "target_user",
+    "target_user_sid",
+    "token_elevation_type",
+    "mandatory_label",
+    "exit_status",
+    "marker",
+    "new_time",
+    "previous_time",
+    "uptime_seconds",
     "detail",
 ];
 
@@ -49,13 +82,29 @@ fn csv_row(e: &Event) -> Vec<String> {
     match &e.body {
         Body::Process(p) => {
             let vals = [
-                opt(&p.pid), opt(&p.guid), opt(&p.image), opt(&p.original_file_name),
-                opt(&p.command_line), opt(&p.current_directory), opt(&p.user), opt(&p.user_sid),
-                opt(&p.logon_id), opt(&p.session), opt(&p.integrity_level), opt(&p.hashes),
-                opt(&p.parent_pid), opt(&p.parent_guid), opt(&p.parent_image),
-                opt(&p.parent_command_line), opt(&p.parent_user), opt(&p.subject_user),
-                opt(&p.subject_user_sid), opt(&p.target_user), opt(&p.target_user_sid),
-                opt(&p.token_elevation_type), opt(&p.mandatory_label),
+                opt(&p.pid),
+                opt(&p.guid),
+                opt(&p.image),
+                opt(&p.original_file_name),
+                opt(&p.command_line),
+                opt(&p.current_directory),
+                opt(&p.user),
+                opt(&p.user_sid),
+                opt(&p.logon_id),
+                opt(&p.session),
+                opt(&p.integrity_level),
+                opt(&p.hashes),
+                opt(&p.parent_pid),
+                opt(&p.parent_guid),
+                opt(&p.parent_image),
+                opt(&p.parent_command_line),
+                opt(&p.parent_user),
+                opt(&p.subject_user),
+                opt(&p.subject_user_sid),
+                opt(&p.target_user),
+                opt(&p.target_user_sid),
+                opt(&p.token_elevation_type),
+                opt(&p.mandatory_label),
             ];
             for (slot, v) in rest.iter_mut().zip(vals) {
                 *slot = v;
@@ -70,8 +119,16 @@ fn csv_row(e: &Event) -> Vec<String> {
         }
         Body::Marker(m) => {
             rest[24] = marker_name(m);
-            rest[25] = m.new_time.as_ref().map(format_rfc3339_ms).unwrap_or_default();
-            rest[26] = m.previous_time.as_ref().map(format_rfc3339_ms).unwrap_or_default();
+            rest[25] = m
+                .new_time
+                .as_ref()
+                .map(format_rfc3339_ms)
+                .unwrap_or_default();
+            rest[26] = m
+                .previous_time
+                .as_ref()
+                .map(format_rfc3339_ms)
+                .unwrap_or_default();
             rest[27] = opt(&m.uptime_seconds);
             rest[28] = opt(&m.detail);
         }
@@ -122,8 +179,18 @@ pub fn table(w: &mut dyn Write, events: &[Event]) -> io::Result<()> {
                 p.image.clone().unwrap_or_default(),
                 p.command_line.clone().unwrap_or_default(),
             ),
-            Body::Exit(x) => (opt(&x.pid), String::new(), x.image.clone().unwrap_or_default(), "exited".into()),
-            Body::Marker(m) => (String::new(), String::new(), marker_name(m), marker_detail(m)),
+            Body::Exit(x) => (
+                opt(&x.pid),
+                String::new(),
+                x.image.clone().unwrap_or_default(),
+                "exited".into(),
+            ),
+            Body::Marker(m) => (
+                String::new(),
+                String::new(),
+                marker_name(m),
+                marker_detail(m),
+            ),
         };
         writeln!(
             w,

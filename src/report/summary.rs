@@ -3,6 +3,7 @@
 
 use super::sanitize::for_terminal;
 use crate::app::Collected;
+use crate::issues::IssueKind;
 use crate::model::Source;
 use std::collections::BTreeMap;
 
@@ -26,7 +27,22 @@ pub fn print(c: &Collected, full: bool) {
         );
     }
     if full && damage.len() > MAX_LISTED {
-        eprintln!("warning: ... and {} more problems", damage.len() - MAX_LISTED);
+        eprintln!(
+            "warning: ... and {} more problems",
+            damage.len() - MAX_LISTED
+        );
+    }
+    let skipped: Vec<_> = c
+        .issues
+        .iter()
+        .filter(|i| i.kind == IssueKind::Unsupported)
+        .collect();
+    for i in skipped.iter().take(if full { MAX_LISTED } else { 0 }) {
+        eprintln!(
+            "note: skipped {}: {}",
+            for_terminal(&i.file),
+            for_terminal(&i.detail)
+        );
     }
     if !full {
         if !damage.is_empty() {
@@ -57,8 +73,13 @@ pub fn render(c: &Collected) -> String {
         *by_kind.entry(name).or_default() += n;
     }
     let mut problems: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut skipped, mut mismatched) = (0, 0);
     for i in &c.issues {
-        *problems.entry(i.kind.to_string()).or_default() += 1;
+        match i.kind {
+            IssueKind::Unsupported => skipped += 1,
+            IssueKind::SourceMismatch => mismatched += 1,
+            k => *problems.entry(k.to_string()).or_default() += 1,
+        }
     }
     let mut s = format!(
         "summary: {} files, {:.1} MB, {} records read, {} decoded, {} events kept",
@@ -72,14 +93,29 @@ pub fn render(c: &Collected) -> String {
         s.push_str(&format!("\n  {k}: {n}"));
     }
     if !t.odd_fields.is_empty() {
-        let odd: Vec<String> = t.odd_fields.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        s.push_str(&format!("\n  unreadable fields (set to none): {}", for_terminal(&odd.join(", "))));
+        let odd: Vec<String> = t
+            .odd_fields
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        s.push_str(&format!(
+            "\n  unreadable fields (set to none): {}",
+            for_terminal(&odd.join(", "))
+        ));
     }
     if problems.is_empty() {
         s.push_str("\n  problems: none");
     } else {
         let p: Vec<String> = problems.iter().map(|(k, n)| format!("{k} {n}")).collect();
         s.push_str(&format!("\n  problems: {}", p.join(", ")));
+    }
+    if skipped > 0 {
+        s.push_str(&format!("\n  skipped (not event logs): {skipped}"));
+    }
+    if mismatched > 0 {
+        s.push_str(&format!(
+            "\n  records claiming Sysmon/Security with the wrong channel or GUID (not used): {mismatched}"
+        ));
     }
     s
 }

@@ -74,7 +74,12 @@ pub fn catalog(corpus: &Path) -> Vec<CatalogRow> {
         if !line.starts_with("| ") || line.starts_with("| file") {
             continue;
         }
-        let c: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+        let c: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
         if c.len() < 9 {
             continue;
         }

@@ -219,12 +219,12 @@ impl SystemText {
             normalize_guid(t)
         });
         RawRecord {
-            provider_name: self.provider_name.map(|t| windows_text(&t)),
+            provider_name: self.provider_name,
             provider_guid,
             event_id: checked(self.event_id, "EventID", problems, |t| t.parse().ok()),
             version: checked(self.version, "Version", problems, |t| t.parse().ok()),
-            channel: self.channel.map(|t| windows_text(&t)),
-            computer: self.computer.map(|t| windows_text(&t)),
+            channel: self.channel,
+            computer: self.computer,
             record_id: checked(self.record_id, "EventRecordID", problems, |t| {
                 t.parse().ok()
             }),

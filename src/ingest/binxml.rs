@@ -109,16 +109,36 @@ fn le_u64(b: &[u8]) -> Option<u64> {
 /// Decode UTF-16LE, replacing unpaired surrogates, and drop trailing NULs as Windows pads
 /// strings with them.
 fn utf16(bytes: &[u8]) -> String {
-    let units = bytes
+    let mut s = String::with_capacity(bytes.len() / 2);
+    utf16_into(bytes, &mut s);
+    s
+}
+
+/// Append decoded UTF-16LE to `out`. Almost all log text is ASCII, which takes a byte loop;
+/// anything else goes through the standard decoder.
+fn utf16_into(bytes: &[u8], out: &mut String) {
+    let mut units = bytes
         .chunks_exact(2)
         .map(|c| u16::from_le_bytes([c[0], c[1]]));
-    let mut s: String = char::decode_utf16(units)
-        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect();
-    while s.ends_with('\0') {
-        s.pop();
+    let mut len = bytes.len() / 2;
+    while len > 0 && bytes.get(2 * len - 2..2 * len) == Some(&[0, 0]) {
+        len -= 1;
     }
-    s
+    if bytes[..2 * len]
+        .chunks_exact(2)
+        .all(|c| c[1] == 0 && c[0] < 0x80)
+    {
+        out.extend(bytes[..2 * len].chunks_exact(2).map(|c| char::from(c[0])));
+        return;
+    }
+    let start = out.len();
+    out.extend(
+        char::decode_utf16(units.by_ref().take(len))
+            .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)),
+    );
+    while out.len() > start && out.ends_with('\0') {
+        out.pop();
+    }
 }
 
 /// Per-chunk caches: names and compiled templates by chunk offset.
@@ -337,11 +357,11 @@ impl<'a> ChunkDecoder<'a> {
             let window = data.get(..end).ok_or(Unsupported("fragment past end"))?;
             let mut cur = Cursor::new(window, d.offset);
             let (template, values) = self.fragment(&mut cur)?;
-            let saved = std::mem::replace(&mut builder.path, d.path);
+            let saved = std::mem::replace(&mut builder.frames, d.frames);
             let mut inner = Vec::new();
             eval(&template, &values, builder, &mut inner)?;
             self.expand(builder, inner, depth + 1)?;
-            builder.path = saved;
+            builder.frames = saved;
         }
         Ok(())
     }
@@ -351,7 +371,8 @@ impl<'a> ChunkDecoder<'a> {
 struct Deferred {
     offset: usize,
     len: usize,
-    path: Vec<Rc<str>>,
+    /// The open elements where the fragment's substitution stood.
+    frames: Vec<Frame>,
 }
 
 fn decode_value(ty: u8, b: &[u8], chunk_offset: usize) -> Res<Value<'_>> {
@@ -396,21 +417,33 @@ fn arr4(b: &[u8]) -> [u8; 4] {
 
 /// Render a value the way the evtx crate's XML output does, so all readers agree.
 fn render(v: &Value<'_>) -> Res<String> {
-    Ok(match *v {
-        Value::Null => String::new(),
-        Value::Str(b) => utf16(b),
-        Value::Unsigned(u) => u.to_string(),
-        Value::Signed(i) => i.to_string(),
-        Value::Bool(0) => "false".to_string(),
-        Value::Bool(1) => "true".to_string(),
-        Value::Bool(n) => n.to_string(),
-        Value::Guid(g) => render_guid(g).ok_or(Unsupported("bad guid"))?,
-        Value::FileTime(ft) => render_filetime(ft).ok_or(Unsupported("filetime out of range"))?,
-        Value::Sid(b) => render_sid(b).ok_or(Unsupported("bad sid"))?,
-        Value::Hex32(h) => format!("0x{h:x}"),
-        Value::Hex64(h) => format!("0x{h:x}"),
+    let mut s = String::new();
+    render_into(v, &mut s)?;
+    Ok(s)
+}
+
+/// Append a value's text to `out` without an allocation of its own where possible.
+fn render_into(v: &Value<'_>, out: &mut String) -> Res<()> {
+    use std::fmt::Write;
+    let w = |r: std::fmt::Result| r.map_err(|_| Unsupported("format"));
+    match *v {
+        Value::Null => {}
+        Value::Str(b) => utf16_into(b, out),
+        Value::Unsigned(u) => w(write!(out, "{u}"))?,
+        Value::Signed(i) => w(write!(out, "{i}"))?,
+        Value::Bool(0) => out.push_str("false"),
+        Value::Bool(1) => out.push_str("true"),
+        Value::Bool(n) => w(write!(out, "{n}"))?,
+        Value::Guid(g) => out.push_str(&render_guid(g).ok_or(Unsupported("bad guid"))?),
+        Value::FileTime(ft) => {
+            out.push_str(&render_filetime(ft).ok_or(Unsupported("filetime out of range"))?)
+        }
+        Value::Sid(b) => out.push_str(&render_sid(b).ok_or(Unsupported("bad sid"))?),
+        Value::Hex32(h) => w(write!(out, "0x{h:x}"))?,
+        Value::Hex64(h) => w(write!(out, "0x{h:x}"))?,
         Value::BinXml(..) | Value::Other => return Err(Unsupported("value type")),
-    })
+    }
+    Ok(())
 }
 
 fn render_guid(g: &[u8]) -> Option<String> {
@@ -463,110 +496,172 @@ pub fn filetime(ft: u64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs, nanos)
 }
 
+/// Where an open element sits, decided once when it opens so that values of elements nobody
+/// reads are never rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    Event,
+    System,
+    Provider,
+    TimeCreated,
+    EventId,
+    Version,
+    Channel,
+    Computer,
+    RecordId,
+    EventData,
+    Data,
+    UserData,
+    /// An element somewhere inside `UserData`: its text is kept if it turns out to be a leaf.
+    UserDataInner,
+    Other,
+}
+
+impl Ctx {
+    fn child(self, depth: usize, name: &str) -> Ctx {
+        match (self, name) {
+            (_, "Event") if depth == 0 => Ctx::Event,
+            (Ctx::Event, "System") => Ctx::System,
+            (Ctx::Event, "EventData") => Ctx::EventData,
+            (Ctx::Event, "UserData") => Ctx::UserData,
+            (Ctx::System, "Provider") => Ctx::Provider,
+            (Ctx::System, "TimeCreated") => Ctx::TimeCreated,
+            (Ctx::System, "EventID") => Ctx::EventId,
+            (Ctx::System, "Version") => Ctx::Version,
+            (Ctx::System, "Channel") => Ctx::Channel,
+            (Ctx::System, "Computer") => Ctx::Computer,
+            (Ctx::System, "EventRecordID") => Ctx::RecordId,
+            (Ctx::EventData, "Data") => Ctx::Data,
+            (Ctx::UserData | Ctx::UserDataInner, _) => Ctx::UserDataInner,
+            _ => Ctx::Other,
+        }
+    }
+
+    /// Whether the element's text is read.
+    fn captures(self) -> bool {
+        matches!(
+            self,
+            Ctx::EventId
+                | Ctx::Version
+                | Ctx::Channel
+                | Ctx::Computer
+                | Ctx::RecordId
+                | Ctx::Data
+                | Ctx::UserDataInner
+        )
+    }
+}
+
+/// One open element.
+#[derive(Debug, Clone)]
+struct Frame {
+    ctx: Ctx,
+    name: Rc<str>,
+    has_child: bool,
+    /// Had content other than empty optional substitutions.
+    had_content: bool,
+    /// Had an empty optional substitution: with no other content, the element is not rendered.
+    optional_empty: bool,
+}
+
 /// Builds a [`RawRecord`] from element/attribute/text events, with the same rules as the XML
 /// reader: System fields by name, `EventData/Data` by `Name`, `UserData` leaves.
 #[derive(Default)]
 struct Builder {
     rec: RawRecord,
-    path: Vec<Rc<str>>,
+    frames: Vec<Frame>,
     attr: Option<Rc<str>>,
-    /// Text gathered for the innermost open element.
+    /// Text gathered for the innermost open element that captures text.
     text: String,
     data_name: Option<String>,
-    /// Whether the innermost open element has a child element (UserData leaves have none).
-    has_child: Vec<bool>,
-    /// Per open element: (had real content, had an empty optional substitution). An element
-    /// whose only content was an empty optional substitution is not rendered.
-    content: Vec<(bool, bool)>,
 }
 
 impl Builder {
+    fn ctx(&self) -> Ctx {
+        self.frames.last().map_or(Ctx::Other, |f| f.ctx)
+    }
+
     fn open(&mut self, name: &Rc<str>) -> Res<()> {
-        if let Some(last) = self.has_child.last_mut() {
-            *last = true;
-        }
-        if self.path.len() >= MAX_ELEMENT_DEPTH {
+        let depth = self.frames.len();
+        if depth >= MAX_ELEMENT_DEPTH {
             return Err(Unsupported("elements nested too deep"));
         }
-        self.path.push(Rc::clone(name));
-        self.has_child.push(false);
-        self.content.push((false, false));
+        let parent = self.frames.last_mut();
+        let ctx = match parent {
+            Some(p) => {
+                p.has_child = true;
+                p.ctx.child(depth, name)
+            }
+            None => Ctx::Other.child(0, name),
+        };
+        self.frames.push(Frame {
+            ctx,
+            name: Rc::clone(name),
+            has_child: false,
+            had_content: false,
+            optional_empty: false,
+        });
         self.text.clear();
         self.data_name = None;
         Ok(())
     }
 
     fn value(&mut self, v: &Value<'_>) -> Res<()> {
-        match &self.attr {
-            Some(attr) => {
-                let attr = Rc::clone(attr);
-                self.attribute(&attr, v)
-            }
-            None => {
-                if let Some(c) = self.content.last_mut() {
-                    c.0 = true;
-                }
-                self.text.push_str(&render(v)?);
-                Ok(())
-            }
+        if let Some(attr) = self.attr.clone() {
+            return self.attribute(&attr, v);
         }
+        let Some(f) = self.frames.last_mut() else {
+            return Ok(());
+        };
+        f.had_content = true;
+        if f.ctx.captures() {
+            render_into(v, &mut self.text)?;
+        }
+        Ok(())
     }
 
     fn attribute(&mut self, attr: &str, v: &Value<'_>) -> Res<()> {
-        let under = |p: &[&str]| p.len() >= 2 && p[p.len() - 2] == "System";
-        let path = self.path_str();
-        let elem = path.last().copied().unwrap_or("");
-        match (elem, attr) {
-            ("Provider", "Name") if under(&path) => self.rec.provider_name = Some(render(v)?),
-            ("Provider", "Guid") if under(&path) => {
+        match (self.ctx(), attr) {
+            (Ctx::Provider, "Name") => self.rec.provider_name = Some(render(v)?),
+            (Ctx::Provider, "Guid") => {
                 self.rec.provider_guid = super::raw::normalize_guid(&render(v)?)
             }
-            ("TimeCreated", "SystemTime") if under(&path) => {
+            (Ctx::TimeCreated, "SystemTime") => {
                 self.rec.time_created = match *v {
                     Value::FileTime(ft) => filetime(ft),
                     _ => return Err(Unsupported("TimeCreated is not a FILETIME")),
                 }
             }
-            ("Data", "Name") => self.data_name = Some(render(v)?),
+            (Ctx::Data, "Name") => self.data_name = Some(render(v)?),
             _ => {}
         }
         Ok(())
     }
 
-    fn path_str(&self) -> Vec<&str> {
-        self.path.iter().map(|s| &**s).collect()
-    }
-
     fn close(&mut self) {
-        let text = std::mem::take(&mut self.text);
-        let leaf = !self.has_child.pop().unwrap_or(true);
-        let (had_content, optional_empty) = self.content.pop().unwrap_or((true, false));
-        if optional_empty && !had_content && leaf {
-            self.path.pop();
+        let Some(f) = self.frames.pop() else { return };
+        if f.optional_empty && !f.had_content && !f.has_child {
             self.data_name = None;
+            self.text.clear();
             return;
         }
-        let path = self.path_str();
-        match path.as_slice() {
-            ["Event", "System", field] => match *field {
-                "EventID" => self.rec.event_id = text.trim().parse().ok(),
-                "Version" => self.rec.version = text.trim().parse().ok(),
-                "Channel" => self.rec.channel = Some(text),
-                "Computer" => self.rec.computer = Some(text),
-                "EventRecordID" => self.rec.record_id = text.trim().parse().ok(),
-                _ => {}
-            },
-            ["Event", "EventData", "Data"] => {
+        if !f.ctx.captures() {
+            return;
+        }
+        let text = std::mem::take(&mut self.text);
+        match f.ctx {
+            Ctx::EventId => self.rec.event_id = text.trim().parse().ok(),
+            Ctx::Version => self.rec.version = text.trim().parse().ok(),
+            Ctx::Channel => self.rec.channel = Some(text),
+            Ctx::Computer => self.rec.computer = Some(text),
+            Ctx::RecordId => self.rec.record_id = text.trim().parse().ok(),
+            Ctx::Data => {
                 let name = self.data_name.take().unwrap_or_default();
                 self.rec.data.push((name, text));
             }
-            ["Event", "UserData", .., last] if path.len() >= 3 && leaf => {
-                let name = last.to_string();
-                self.rec.data.push((name, text));
-            }
+            Ctx::UserDataInner if !f.has_child => self.rec.data.push((f.name.to_string(), text)),
             _ => {}
         }
-        self.path.pop();
     }
 
     fn finish(self) -> RawRecord {
@@ -586,11 +681,7 @@ fn eval<'a>(
             Op::Open(name) => b.open(name)?,
             Op::Attr(name) => b.attr = Some(Rc::clone(name)),
             Op::CloseStart => b.attr = None,
-            Op::CloseEmpty => {
-                b.attr = None;
-                b.close();
-            }
-            Op::End => {
+            Op::CloseEmpty | Op::End => {
                 b.attr = None;
                 b.close();
             }
@@ -598,18 +689,20 @@ fn eval<'a>(
             Op::Text(text) => match b.attr.clone() {
                 Some(attr) => literal_attribute(b, &attr, text),
                 None => {
-                    if let Some(c) = b.content.last_mut() {
-                        c.0 = true;
+                    if let Some(f) = b.frames.last_mut() {
+                        f.had_content = true;
+                        if f.ctx.captures() {
+                            b.text.push_str(text);
+                        }
                     }
-                    b.text.push_str(text)
                 }
             },
             Op::Sub(i, optional) => {
                 let v = values.get(*i as usize).copied().unwrap_or(Value::Null);
                 if *optional && is_empty(&v) {
                     if b.attr.is_none() {
-                        if let Some(c) = b.content.last_mut() {
-                            c.1 = true;
+                        if let Some(f) = b.frames.last_mut() {
+                            f.optional_empty = true;
                         }
                     }
                     continue;
@@ -618,7 +711,7 @@ fn eval<'a>(
                     Value::BinXml(bytes, offset) if !bytes.is_empty() => deferred.push(Deferred {
                         offset,
                         len: bytes.len(),
-                        path: b.path.clone(),
+                        frames: b.frames.clone(),
                     }),
                     Value::BinXml(..) => {}
                     other => b.value(&other)?,
@@ -630,17 +723,12 @@ fn eval<'a>(
 }
 
 fn literal_attribute(b: &mut Builder, attr: &str, text: &str) {
-    let path = b.path_str();
-    let elem = path.last().copied().unwrap_or("");
-    let sys = path.len() >= 2 && path[path.len() - 2] == "System";
-    match (elem, attr) {
-        ("Data", "Name") => b.data_name = Some(text.to_string()),
-        ("Provider", "Name") if sys => b.rec.provider_name = Some(text.to_string()),
-        ("Provider", "Guid") if sys => b.rec.provider_guid = super::raw::normalize_guid(text),
-        ("TimeCreated", "SystemTime") if sys => {
-            b.rec.time_created = DateTime::parse_from_rfc3339(text)
-                .ok()
-                .map(|t| t.with_timezone(&Utc))
+    match (b.ctx(), attr) {
+        (Ctx::Data, "Name") => b.data_name = Some(text.to_string()),
+        (Ctx::Provider, "Name") => b.rec.provider_name = Some(text.to_string()),
+        (Ctx::Provider, "Guid") => b.rec.provider_guid = super::raw::normalize_guid(text),
+        (Ctx::TimeCreated, "SystemTime") => {
+            b.rec.time_created = crate::time::parse_event_time(text)
         }
         _ => {}
     }

@@ -90,6 +90,21 @@ pub struct Collected {
 
 /// `lineage events`.
 pub fn run_events(cfg: &EventsConfig) -> ExitCode {
+    // Outputs are opened first, so a wrong `-o` fails before minutes of reading.
+    let opened = OutputFile::create(&cfg.output).and_then(|out| {
+        let issues = match &cfg.issues {
+            Some(p) => Some(OutputFile::create(&Destination::File(p.clone()))?),
+            None => None,
+        };
+        Ok((out, issues))
+    });
+    let (mut out, issues_out) = match opened {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("lineage: cannot write output: {e}");
+            return ExitCode::Io;
+        }
+    };
     let collected = match collect(cfg) {
         Ok(c) => c,
         Err(msg) => {
@@ -102,15 +117,16 @@ pub fn run_events(cfg: &EventsConfig) -> ExitCode {
     } else {
         ExitCode::Success
     };
-    if let Err(e) = write_events(cfg, &collected.events) {
+    let written = write_events(cfg, &mut out, &collected.events).and_then(|_| out.commit());
+    if let Err(e) = written {
         if !is_broken_pipe(&e) {
             eprintln!("lineage: cannot write output: {e}");
             status = status.merge(ExitCode::Io);
         }
     }
-    if let Some(path) = &cfg.issues {
-        if let Err(e) = write_issues(path, &collected.issues) {
-            eprintln!("lineage: cannot write issues to {}: {e}", path.display());
+    if let Some(issues_out) = issues_out {
+        if let Err(e) = write_issues(issues_out, &collected.issues) {
+            eprintln!("lineage: cannot write issues: {e}");
             status = status.merge(ExitCode::Io);
         }
     }
@@ -119,8 +135,7 @@ pub fn run_events(cfg: &EventsConfig) -> ExitCode {
 }
 
 /// The issues as JSON lines, for scripts that act on damaged input.
-fn write_issues(path: &std::path::Path, issues: &[Issue]) -> std::io::Result<()> {
-    let mut out = OutputFile::create(&Destination::File(path.to_path_buf()))?;
+fn write_issues(mut out: OutputFile, issues: &[Issue]) -> std::io::Result<()> {
     for i in issues {
         serde_json::to_writer(&mut *out.writer(), i)?;
         out.writer().write_all(b"\n")?;
@@ -282,15 +297,13 @@ fn merge_results(mut results: Vec<UnitResult>, out: &mut Collected) {
     });
 }
 
-/// Write events in the configured format, atomically when to a file.
-fn write_events(cfg: &EventsConfig, events: &[Event]) -> std::io::Result<()> {
-    let mut out = OutputFile::create(&cfg.output)?;
+/// Write events in the configured format (committed by the caller).
+fn write_events(cfg: &EventsConfig, out: &mut OutputFile, events: &[Event]) -> std::io::Result<()> {
     match cfg.format {
-        EventsFormat::Jsonl => writers::jsonl(out.writer(), events)?,
-        EventsFormat::Csv => writers::csv(out.writer(), events, !cfg.csv_raw)?,
-        EventsFormat::Table => writers::table(out.writer(), events)?,
+        EventsFormat::Jsonl => writers::jsonl(out.writer(), events),
+        EventsFormat::Csv => writers::csv(out.writer(), events, !cfg.csv_raw),
+        EventsFormat::Table => writers::table(out.writer(), events),
     }
-    out.commit()
 }
 
 /// Bytes per unit, for tests and benchmarks that want to reason about splitting.

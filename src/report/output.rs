@@ -51,6 +51,9 @@ pub struct OutputFile {
 
 enum Sink {
     Stdout(BufWriter<StdoutLock<'static>>),
+    /// A destination that exists and is not a regular file (`/dev/null`, a FIFO, a terminal):
+    /// written in place, since renaming a temporary file over it would replace the device.
+    Special(BufWriter<std::fs::File>),
     File {
         writer: BufWriter<NamedTempFile>,
         dest: PathBuf,
@@ -68,6 +71,13 @@ impl OutputFile {
             Destination::Stdout => {
                 Sink::Stdout(BufWriter::with_capacity(BUFFER_SIZE, io::stdout().lock()))
             }
+            Destination::File(path) if is_special(path) => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| context(e, format!("cannot open {}", path.display())))?;
+                Sink::Special(BufWriter::with_capacity(BUFFER_SIZE, f))
+            }
             Destination::File(path) => Sink::File {
                 writer: BufWriter::with_capacity(BUFFER_SIZE, create_temp(path)?),
                 dest: path.clone(),
@@ -80,6 +90,7 @@ impl OutputFile {
     pub fn writer(&mut self) -> &mut dyn Write {
         match &mut self.sink {
             Sink::Stdout(w) => w,
+            Sink::Special(w) => w,
             Sink::File { writer, .. } => writer,
         }
     }
@@ -98,9 +109,15 @@ impl OutputFile {
     pub fn commit(self) -> io::Result<()> {
         match self.sink {
             Sink::Stdout(mut w) => w.flush(),
+            Sink::Special(mut w) => w.flush(),
             Sink::File { writer, dest } => commit_file(writer, &dest),
         }
     }
+}
+
+/// True when `path` exists and is not a regular file or directory (a device, FIFO or socket).
+fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// True when the reader went away (`lineage ... | head`). Rust ignores SIGPIPE, so writes
@@ -241,6 +258,20 @@ mod tests {
 
     fn open(path: &Path) -> OutputFile {
         OutputFile::create(&Destination::File(path.to_path_buf())).unwrap()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn dev_null_is_written_in_place_not_replaced() {
+        let mut out = OutputFile::create(&Destination::File(PathBuf::from("/dev/null"))).unwrap();
+        out.writer().write_all(b"discarded").unwrap();
+        out.commit().unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        let meta = std::fs::metadata("/dev/null").unwrap();
+        assert!(
+            meta.file_type().is_char_device(),
+            "/dev/null is still a device"
+        );
     }
 
     #[test]

@@ -105,7 +105,17 @@ pub fn run_events(cfg: &EventsConfig) -> ExitCode {
             return ExitCode::Io;
         }
     };
-    let collected = match collect(cfg) {
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("lineage: cannot start {} threads: {e}", cfg.threads);
+            return ExitCode::Internal;
+        }
+    };
+    let collected = match collect(cfg, &pool) {
         Ok(c) => c,
         Err(msg) => {
             eprintln!("lineage: {msg}");
@@ -117,7 +127,7 @@ pub fn run_events(cfg: &EventsConfig) -> ExitCode {
     } else {
         ExitCode::Success
     };
-    let written = write_events(cfg, &mut out, &collected.events).and_then(|_| out.commit());
+    let written = write_events(cfg, &mut out, &collected.events, &pool).and_then(|_| out.commit());
     if let Err(e) = written {
         if !is_broken_pipe(&e) {
             eprintln!("lineage: cannot write output: {e}");
@@ -144,12 +154,8 @@ fn write_issues(mut out: OutputFile, issues: &[Issue]) -> std::io::Result<()> {
 }
 
 /// Discover and read every input, in parallel, into sorted events.
-pub fn collect(cfg: &EventsConfig) -> Result<Collected, String> {
+pub fn collect(cfg: &EventsConfig, pool: &rayon::ThreadPool) -> Result<Collected, String> {
     let found = discover(&cfg.paths, cfg.follow_links).map_err(|e| e.to_string())?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()
-        .map_err(|e| format!("cannot start {} threads: {e}", cfg.threads))?;
     let total: u64 = found.inputs.iter().map(|i| i.size).sum();
     let bar = progress_bar(cfg.progress, total);
     let mut out = Collected {
@@ -298,9 +304,14 @@ fn merge_results(mut results: Vec<UnitResult>, out: &mut Collected) {
 }
 
 /// Write events in the configured format (committed by the caller).
-fn write_events(cfg: &EventsConfig, out: &mut OutputFile, events: &[Event]) -> std::io::Result<()> {
+fn write_events(
+    cfg: &EventsConfig,
+    out: &mut OutputFile,
+    events: &[Event],
+    pool: &rayon::ThreadPool,
+) -> std::io::Result<()> {
     match cfg.format {
-        EventsFormat::Jsonl => writers::jsonl(out.writer(), events),
+        EventsFormat::Jsonl => writers::jsonl(out.writer(), events, pool),
         EventsFormat::Csv => writers::csv(out.writer(), events, !cfg.csv_raw),
         EventsFormat::Table => writers::table(out.writer(), events),
     }

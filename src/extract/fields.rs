@@ -14,7 +14,7 @@ pub type OddFields = BTreeMap<String, u64>;
 
 /// A record plus the counter its oddities go to.
 pub struct Fields<'r> {
-    pub rec: &'r RawRecord,
+    pub rec: &'r mut RawRecord,
     pub odd: &'r mut OddFields,
 }
 
@@ -28,14 +28,15 @@ impl Fields<'_> {
         }
     }
 
-    /// Text of a field; `None` when absent, empty, or the `-` placeholder.
+    /// Text of a field; `None` when absent, empty, or the `-` placeholder. The value is moved
+    /// out of the record (each field is read once), which saves a copy per field.
     pub fn text(&mut self, name: &str) -> Option<String> {
-        let v = self.rec.field(name)?;
-        let t = v.trim();
+        let slot = self.rec.data.iter_mut().find(|(n, _)| n == name)?;
+        let t = slot.1.trim();
         if t.is_empty() || t == "-" {
             None
         } else {
-            Some(v.to_string())
+            Some(std::mem::take(&mut slot.1))
         }
     }
 
@@ -118,7 +119,7 @@ mod tests {
 
     #[test]
     fn placeholders_and_junk_become_none_and_are_counted() {
-        let r = rec(&[
+        let mut r = rec(&[
             ("ParentImage", "-"),
             ("ProcessId", "abc"),
             ("NewProcessId", "0x1a4"),
@@ -128,7 +129,7 @@ mod tests {
         ]);
         let mut odd = OddFields::new();
         let mut f = Fields {
-            rec: &r,
+            rec: &mut r,
             odd: &mut odd,
         };
         assert_eq!(f.text("ParentImage"), None);

@@ -121,7 +121,7 @@ impl<'f> Extractor<'f> {
             .push(Issue::new(IssueKind::SourceMismatch, &self.file, detail).at_offset(offset));
     }
 
-    fn build(&mut self, rec: &RawRecord, offset: u64) -> Option<Event> {
+    fn build(&mut self, rec: &mut RawRecord, offset: u64) -> Option<Event> {
         let id = rec.event_id?;
         let source = match classify(rec) {
             Class::Use(s) => s,
@@ -164,12 +164,12 @@ impl<'f> Extractor<'f> {
         *self.tally.events.entry((source, id)).or_default() += 1;
         Some(Event {
             kind,
-            host: rec.computer.clone().unwrap_or_default(),
+            host: rec.computer.take().unwrap_or_default(),
             time: time.unwrap_or(logged),
             logged,
             source,
-            channel: rec.channel.clone().unwrap_or_default(),
-            provider: rec.provider_name.clone().unwrap_or_default(),
+            channel: rec.channel.take().unwrap_or_default(),
+            provider: rec.provider_name.take().unwrap_or_default(),
             event_id: id,
             version: rec.version,
             record_id: rec.record_id.unwrap_or_default(),
@@ -181,17 +181,20 @@ impl<'f> Extractor<'f> {
 }
 
 impl RecordSink for Extractor<'_> {
+    /// Only records that can become a kept event are decoded: `--kind marker` never pays for
+    /// the EventData of process records.
     fn wants(&self, provider: Option<&str>, event_id: Option<u32>) -> bool {
-        is_candidate(provider, event_id)
+        candidate_kind(provider, event_id)
+            .is_some_and(|k| self.filter.kinds.is_empty() || self.filter.kinds.contains(&k))
     }
 
-    fn record(&mut self, rec: RawRecord, offset: u64) {
+    fn record(&mut self, mut rec: RawRecord, offset: u64) {
         self.tally.records += 1;
         if !is_candidate(rec.provider_name.as_deref(), rec.event_id) {
             return;
         }
         self.tally.decoded += 1;
-        if let Some(event) = self.build(&rec, offset) {
+        if let Some(event) = self.build(&mut rec, offset) {
             if self.filter.keeps(&event) {
                 self.tally.kept += 1;
                 self.events.push(event);
@@ -217,19 +220,27 @@ impl RecordSink for Extractor<'_> {
 /// The (provider, event id) pairs worth decoding. Provider names are what a reader can see
 /// before decoding the data; the channel/GUID check comes after.
 pub fn is_candidate(provider: Option<&str>, event_id: Option<u32>) -> bool {
+    candidate_kind(provider, event_id).is_some()
+}
+
+/// The kind of event a (provider, event id) pair would become, if any.
+pub fn candidate_kind(provider: Option<&str>, event_id: Option<u32>) -> Option<EventKind> {
     let (Some(p), Some(id)) = (provider, event_id) else {
-        return false;
+        return None;
     };
-    match p {
-        SYSMON_PROVIDER => matches!(id, 1 | 4 | 5 | 16),
-        SECURITY_PROVIDER => matches!(id, 4608 | 4609 | 4616 | 4688 | 4689),
-        EVENTLOG_PROVIDER => matches!(id, 104 | 1100 | 1102),
-        "Microsoft-Windows-Kernel-General" => matches!(id, 12 | 13),
-        "EventLog" => matches!(id, 6005 | 6006 | 6008 | 6009 | 6013),
-        "Microsoft-Windows-Kernel-Power" => id == 41,
-        "User32" => id == 1074,
+    let marker = match (p, id) {
+        (SYSMON_PROVIDER, 1) | (SECURITY_PROVIDER, 4688) => return Some(EventKind::Process),
+        (SYSMON_PROVIDER, 5) | (SECURITY_PROVIDER, 4689) => return Some(EventKind::Exit),
+        (SYSMON_PROVIDER, id) => matches!(id, 4 | 16),
+        (SECURITY_PROVIDER, id) => matches!(id, 4608 | 4609 | 4616),
+        (EVENTLOG_PROVIDER, id) => matches!(id, 104 | 1100 | 1102),
+        ("Microsoft-Windows-Kernel-General", id) => matches!(id, 12 | 13),
+        ("EventLog", id) => matches!(id, 6005 | 6006 | 6008 | 6009 | 6013),
+        ("Microsoft-Windows-Kernel-Power", id) => id == 41,
+        ("User32", id) => id == 1074,
         _ => false,
-    }
+    };
+    marker.then_some(EventKind::Marker)
 }
 
 enum Class {

@@ -46,11 +46,56 @@ mod token {
     pub const MORE: u8 = 0x40;
 }
 
+/// The element and attribute names the builder acts on, recognised once per template so
+/// evaluation compares small enums rather than strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    Event,
+    System,
+    Provider,
+    TimeCreated,
+    EventId,
+    Version,
+    Channel,
+    Computer,
+    EventRecordId,
+    EventData,
+    UserData,
+    Data,
+    NameAttr,
+    GuidAttr,
+    SystemTimeAttr,
+    Other,
+}
+
+impl Known {
+    fn of(s: &str) -> Known {
+        match s {
+            "Event" => Known::Event,
+            "System" => Known::System,
+            "Provider" => Known::Provider,
+            "TimeCreated" => Known::TimeCreated,
+            "EventID" => Known::EventId,
+            "Version" => Known::Version,
+            "Channel" => Known::Channel,
+            "Computer" => Known::Computer,
+            "EventRecordID" => Known::EventRecordId,
+            "EventData" => Known::EventData,
+            "UserData" => Known::UserData,
+            "Data" => Known::Data,
+            "Name" => Known::NameAttr,
+            "Guid" => Known::GuidAttr,
+            "SystemTime" => Known::SystemTimeAttr,
+            _ => Known::Other,
+        }
+    }
+}
+
 /// One step of a compiled template definition.
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
-    Open(Rc<str>),
-    Attr(Rc<str>),
+    Open(Rc<str>, Known),
+    Attr(Known),
     CloseStart,
     CloseEmpty,
     End,
@@ -110,32 +155,31 @@ fn le_u64(b: &[u8]) -> Option<u64> {
 /// strings with them.
 fn utf16(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() / 2);
-    utf16_into(bytes, &mut s);
+    utf16_into(bytes, &mut s, &mut Vec::new());
     s
 }
 
-/// Append decoded UTF-16LE to `out`. Almost all log text is ASCII, which takes a byte loop;
-/// anything else goes through the standard decoder.
-fn utf16_into(bytes: &[u8], out: &mut String) {
-    let mut units = bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]));
+/// Append decoded UTF-16LE to `out`. Almost all log text is ASCII: it is narrowed into
+/// `scratch` and appended in one copy; anything else goes through the standard decoder.
+fn utf16_into(bytes: &[u8], out: &mut String, scratch: &mut Vec<u8>) {
     let mut len = bytes.len() / 2;
     while len > 0 && bytes.get(2 * len - 2..2 * len) == Some(&[0, 0]) {
         len -= 1;
     }
-    if bytes[..2 * len]
-        .chunks_exact(2)
-        .all(|c| c[1] == 0 && c[0] < 0x80)
-    {
-        out.extend(bytes[..2 * len].chunks_exact(2).map(|c| char::from(c[0])));
-        return;
+    let body = &bytes[..2 * len];
+    if body.chunks_exact(2).all(|c| c[1] == 0 && c[0] < 0x80) {
+        scratch.clear();
+        scratch.extend(body.chunks_exact(2).map(|c| c[0]));
+        if let Ok(ascii) = std::str::from_utf8(scratch) {
+            out.push_str(ascii);
+            return;
+        }
     }
+    let units = body
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]));
     let start = out.len();
-    out.extend(
-        char::decode_utf16(units.by_ref().take(len))
-            .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)),
-    );
+    out.extend(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
     while out.len() > start && out.ends_with('\0') {
         out.pop();
     }
@@ -146,6 +190,7 @@ pub struct ChunkDecoder<'a> {
     data: &'a [u8],
     names: HashMap<u32, Rc<str>>,
     templates: HashMap<u32, Rc<Template>>,
+    builder: Builder,
 }
 
 /// A substitution value, borrowed from the chunk.
@@ -174,6 +219,7 @@ impl<'a> ChunkDecoder<'a> {
             data,
             names: HashMap::new(),
             templates: HashMap::new(),
+            builder: Builder::default(),
         }
     }
 
@@ -221,7 +267,9 @@ impl<'a> ChunkDecoder<'a> {
                 token::OPEN_START => {
                     let _dependency = cur.u16()?;
                     let _size = cur.u32()?;
-                    ops.push(Op::Open(self.name(&mut cur)?));
+                    let name = self.name(&mut cur)?;
+                    let kind = Known::of(&name);
+                    ops.push(Op::Open(name, kind));
                     if tok & token::MORE != 0 {
                         let _attr_list_size = cur.u32()?;
                     }
@@ -239,7 +287,7 @@ impl<'a> ChunkDecoder<'a> {
                     ops.push(Op::End);
                     depth = depth.saturating_sub(1);
                 }
-                token::ATTRIBUTE => ops.push(Op::Attr(self.name(&mut cur)?)),
+                token::ATTRIBUTE => ops.push(Op::Attr(Known::of(&self.name(&mut cur)?))),
                 token::VALUE => {
                     if cur.u8()? != 0x01 {
                         return Err(Unsupported("non-string literal in template"));
@@ -321,13 +369,32 @@ impl<'a> ChunkDecoder<'a> {
         let data: &'a [u8] = self.data;
         let mut cur = Cursor::new(&data[..end], offset);
         let (template, values) = self.fragment(&mut cur)?;
-        let mut builder = Builder::default();
+        let mut builder = std::mem::take(&mut self.builder);
+        let result = self.evaluate(&template, &values, &mut builder, wants);
+        self.builder = builder;
+        result
+    }
+
+    /// Evaluate a record's outer template: System first, then, if wanted, the rest and the
+    /// nested fragments.
+    fn evaluate(
+        &mut self,
+        template: &Template,
+        values: &[Value<'a>],
+        builder: &mut Builder,
+        wants: &dyn Fn(Option<&str>, Option<u32>) -> bool,
+    ) -> Res<Option<RawRecord>> {
+        builder.reset();
+        builder.pause_after_system = true;
         let mut deferred = Vec::new();
-        eval(&template, &values, &mut builder, &mut deferred)?;
-        if !wants(builder.rec.provider_name.as_deref(), builder.rec.event_id) {
+        let paused = eval(template, values, builder, &mut deferred, 0)?;
+        if !wants(builder.provider_name(), builder.rec.event_id) {
             return Ok(None);
         }
-        self.expand(&mut builder, deferred, 1)?;
+        if let Some(next) = paused {
+            eval(template, values, builder, &mut deferred, next)?;
+        }
+        self.expand(builder, deferred, 1)?;
         Ok(Some(builder.finish()))
     }
 
@@ -359,7 +426,7 @@ impl<'a> ChunkDecoder<'a> {
             let (template, values) = self.fragment(&mut cur)?;
             let saved = std::mem::replace(&mut builder.frames, d.frames);
             let mut inner = Vec::new();
-            eval(&template, &values, builder, &mut inner)?;
+            eval(&template, &values, builder, &mut inner, 0)?;
             self.expand(builder, inner, depth + 1)?;
             builder.frames = saved;
         }
@@ -418,17 +485,17 @@ fn arr4(b: &[u8]) -> [u8; 4] {
 /// Render a value the way the evtx crate's XML output does, so all readers agree.
 fn render(v: &Value<'_>) -> Res<String> {
     let mut s = String::new();
-    render_into(v, &mut s)?;
+    render_into(v, &mut s, &mut Vec::new())?;
     Ok(s)
 }
 
 /// Append a value's text to `out` without an allocation of its own where possible.
-fn render_into(v: &Value<'_>, out: &mut String) -> Res<()> {
+fn render_into(v: &Value<'_>, out: &mut String, scratch: &mut Vec<u8>) -> Res<()> {
     use std::fmt::Write;
     let w = |r: std::fmt::Result| r.map_err(|_| Unsupported("format"));
     match *v {
         Value::Null => {}
-        Value::Str(b) => utf16_into(b, out),
+        Value::Str(b) => utf16_into(b, out, scratch),
         Value::Unsigned(u) => w(write!(out, "{u}"))?,
         Value::Signed(i) => w(write!(out, "{i}"))?,
         Value::Bool(0) => out.push_str("false"),
@@ -518,20 +585,20 @@ enum Ctx {
 }
 
 impl Ctx {
-    fn child(self, depth: usize, name: &str) -> Ctx {
+    fn child(self, depth: usize, name: Known) -> Ctx {
         match (self, name) {
-            (_, "Event") if depth == 0 => Ctx::Event,
-            (Ctx::Event, "System") => Ctx::System,
-            (Ctx::Event, "EventData") => Ctx::EventData,
-            (Ctx::Event, "UserData") => Ctx::UserData,
-            (Ctx::System, "Provider") => Ctx::Provider,
-            (Ctx::System, "TimeCreated") => Ctx::TimeCreated,
-            (Ctx::System, "EventID") => Ctx::EventId,
-            (Ctx::System, "Version") => Ctx::Version,
-            (Ctx::System, "Channel") => Ctx::Channel,
-            (Ctx::System, "Computer") => Ctx::Computer,
-            (Ctx::System, "EventRecordID") => Ctx::RecordId,
-            (Ctx::EventData, "Data") => Ctx::Data,
+            (_, Known::Event) if depth == 0 => Ctx::Event,
+            (Ctx::Event, Known::System) => Ctx::System,
+            (Ctx::Event, Known::EventData) => Ctx::EventData,
+            (Ctx::Event, Known::UserData) => Ctx::UserData,
+            (Ctx::System, Known::Provider) => Ctx::Provider,
+            (Ctx::System, Known::TimeCreated) => Ctx::TimeCreated,
+            (Ctx::System, Known::EventId) => Ctx::EventId,
+            (Ctx::System, Known::Version) => Ctx::Version,
+            (Ctx::System, Known::Channel) => Ctx::Channel,
+            (Ctx::System, Known::Computer) => Ctx::Computer,
+            (Ctx::System, Known::EventRecordId) => Ctx::RecordId,
+            (Ctx::EventData, Known::Data) => Ctx::Data,
             (Ctx::UserData | Ctx::UserDataInner, _) => Ctx::UserDataInner,
             _ => Ctx::Other,
         }
@@ -566,22 +633,79 @@ struct Frame {
 
 /// Builds a [`RawRecord`] from element/attribute/text events, with the same rules as the XML
 /// reader: System fields by name, `EventData/Data` by `Name`, `UserData` leaves.
+///
+/// One builder serves every record of a chunk: its buffers keep their capacity, and the
+/// System text of records nobody wants is never copied into a `RawRecord`.
 #[derive(Default)]
 struct Builder {
     rec: RawRecord,
     frames: Vec<Frame>,
-    attr: Option<Rc<str>>,
+    attr: Option<Known>,
     /// Text gathered for the innermost open element that captures text.
     text: String,
     data_name: Option<String>,
+    scratch: Vec<u8>,
+    /// System text kept in reusable buffers until the record is known to be wanted.
+    provider: TextSlot,
+    provider_guid: Option<[u8; 16]>,
+    channel: TextSlot,
+    computer: TextSlot,
+    /// Stop evaluating the outer template once `System` closes, so the caller can decide.
+    pause_after_system: bool,
+}
+
+/// A reusable text buffer that remembers whether it was set for the current record.
+#[derive(Default)]
+struct TextSlot {
+    text: String,
+    set: bool,
+}
+
+impl TextSlot {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.set = false;
+    }
+    fn set(&mut self, text: &str) {
+        self.text.clear();
+        self.text.push_str(text);
+        self.set = true;
+    }
+    fn get(&self) -> Option<&str> {
+        self.set.then_some(self.text.as_str())
+    }
+}
+
+/// Replace the text of a reusable buffer, keeping its allocation.
+fn set_buf(slot: &mut TextSlot, text: &str) {
+    slot.set(text);
 }
 
 impl Builder {
+    /// Forget the previous record, keeping the buffers.
+    fn reset(&mut self) {
+        self.rec = RawRecord::default();
+        self.frames.clear();
+        self.attr = None;
+        self.text.clear();
+        self.data_name = None;
+        for slot in [&mut self.provider, &mut self.channel, &mut self.computer] {
+            slot.clear();
+        }
+        self.provider_guid = None;
+        self.pause_after_system = false;
+    }
+
+    /// The provider name seen so far (empty buffers count as absent only if never set).
+    fn provider_name(&self) -> Option<&str> {
+        self.provider.get()
+    }
+
     fn ctx(&self) -> Ctx {
         self.frames.last().map_or(Ctx::Other, |f| f.ctx)
     }
 
-    fn open(&mut self, name: &Rc<str>) -> Res<()> {
+    fn open(&mut self, name: &Rc<str>, kind: Known) -> Res<()> {
         let depth = self.frames.len();
         if depth >= MAX_ELEMENT_DEPTH {
             return Err(Unsupported("elements nested too deep"));
@@ -590,9 +714,9 @@ impl Builder {
         let ctx = match parent {
             Some(p) => {
                 p.has_child = true;
-                p.ctx.child(depth, name)
+                p.ctx.child(depth, kind)
             }
-            None => Ctx::Other.child(0, name),
+            None => Ctx::Other.child(0, kind),
         };
         self.frames.push(Frame {
             ctx,
@@ -607,32 +731,42 @@ impl Builder {
     }
 
     fn value(&mut self, v: &Value<'_>) -> Res<()> {
-        if let Some(attr) = self.attr.clone() {
-            return self.attribute(&attr, v);
+        if let Some(attr) = self.attr {
+            return self.attribute(attr, v);
         }
         let Some(f) = self.frames.last_mut() else {
             return Ok(());
         };
         f.had_content = true;
-        if f.ctx.captures() {
-            render_into(v, &mut self.text)?;
+        // Numbers in System are taken as numbers, not rendered and parsed back.
+        match (f.ctx, *v) {
+            (Ctx::EventId, Value::Unsigned(n)) => self.rec.event_id = u32::try_from(n).ok(),
+            (Ctx::Version, Value::Unsigned(n)) => self.rec.version = u8::try_from(n).ok(),
+            (Ctx::RecordId, Value::Unsigned(n)) => self.rec.record_id = Some(n),
+            (ctx, _) if ctx.captures() => render_into(v, &mut self.text, &mut self.scratch)?,
+            _ => {}
         }
         Ok(())
     }
 
-    fn attribute(&mut self, attr: &str, v: &Value<'_>) -> Res<()> {
+    fn attribute(&mut self, attr: Known, v: &Value<'_>) -> Res<()> {
         match (self.ctx(), attr) {
-            (Ctx::Provider, "Name") => self.rec.provider_name = Some(render(v)?),
-            (Ctx::Provider, "Guid") => {
-                self.rec.provider_guid = super::raw::normalize_guid(&render(v)?)
+            (Ctx::Provider, Known::NameAttr) => {
+                self.provider.clear();
+                render_into(v, &mut self.provider.text, &mut self.scratch)?;
+                self.provider.set = true;
             }
-            (Ctx::TimeCreated, "SystemTime") => {
+            (Ctx::Provider, Known::GuidAttr) => match *v {
+                Value::Guid(g) => self.provider_guid = g.try_into().ok(),
+                _ => self.rec.provider_guid = super::raw::normalize_guid(&render(v)?),
+            },
+            (Ctx::TimeCreated, Known::SystemTimeAttr) => {
                 self.rec.time_created = match *v {
                     Value::FileTime(ft) => filetime(ft),
                     _ => return Err(Unsupported("TimeCreated is not a FILETIME")),
                 }
             }
-            (Ctx::Data, "Name") => self.data_name = Some(render(v)?),
+            (Ctx::Data, Known::NameAttr) => self.data_name = Some(render(v)?),
             _ => {}
         }
         Ok(())
@@ -648,13 +782,26 @@ impl Builder {
         if !f.ctx.captures() {
             return;
         }
+        match f.ctx {
+            // Text only when the value was not a number already taken as one.
+            Ctx::EventId if !self.text.is_empty() => {
+                self.rec.event_id = self.text.trim().parse().ok()
+            }
+            Ctx::Version if !self.text.is_empty() => {
+                self.rec.version = self.text.trim().parse().ok()
+            }
+            Ctx::RecordId if !self.text.is_empty() => {
+                self.rec.record_id = self.text.trim().parse().ok()
+            }
+            Ctx::Channel => set_buf(&mut self.channel, &self.text),
+            Ctx::Computer => set_buf(&mut self.computer, &self.text),
+            _ => {}
+        }
+        if !matches!(f.ctx, Ctx::Data | Ctx::UserDataInner) {
+            return;
+        }
         let text = std::mem::take(&mut self.text);
         match f.ctx {
-            Ctx::EventId => self.rec.event_id = text.trim().parse().ok(),
-            Ctx::Version => self.rec.version = text.trim().parse().ok(),
-            Ctx::Channel => self.rec.channel = Some(text),
-            Ctx::Computer => self.rec.computer = Some(text),
-            Ctx::RecordId => self.rec.record_id = text.trim().parse().ok(),
             Ctx::Data => {
                 let name = self.data_name.take().unwrap_or_default();
                 self.rec.data.push((name, text));
@@ -664,30 +811,46 @@ impl Builder {
         }
     }
 
-    fn finish(self) -> RawRecord {
-        self.rec
+    /// The record, with the System text copied out of the reusable buffers.
+    fn finish(&mut self) -> RawRecord {
+        let mut rec = std::mem::take(&mut self.rec);
+        rec.provider_name = self.provider.get().map(str::to_string);
+        if let Some(g) = self.provider_guid {
+            rec.provider_guid = render_guid(&g);
+        }
+        rec.channel = self.channel.get().map(str::to_string);
+        rec.computer = self.computer.get().map(str::to_string);
+        rec
     }
 }
 
-/// Run a compiled template against its values, deferring nested fragments.
+/// Run a compiled template against its values from operation `from`, deferring nested
+/// fragments. Returns where to resume when it paused after `System` (see
+/// [`Builder::pause_after_system`]), `None` when the template is done.
 fn eval<'a>(
     t: &Template,
     values: &[Value<'a>],
     b: &mut Builder,
     deferred: &mut Vec<Deferred>,
-) -> Res<()> {
-    for op in &t.ops {
+    from: usize,
+) -> Res<Option<usize>> {
+    for (i, op) in t.ops.iter().enumerate().skip(from) {
         match op {
-            Op::Open(name) => b.open(name)?,
-            Op::Attr(name) => b.attr = Some(Rc::clone(name)),
+            Op::Open(name, kind) => b.open(name, *kind)?,
+            Op::Attr(name) => b.attr = Some(*name),
             Op::CloseStart => b.attr = None,
             Op::CloseEmpty | Op::End => {
                 b.attr = None;
+                let closing_system = b.ctx() == Ctx::System;
                 b.close();
+                if closing_system && b.pause_after_system {
+                    b.pause_after_system = false;
+                    return Ok(Some(i + 1));
+                }
             }
             // Literal attribute values (e.g. `Data Name="UtcTime"`) arrive as text.
-            Op::Text(text) => match b.attr.clone() {
-                Some(attr) => literal_attribute(b, &attr, text),
+            Op::Text(text) => match b.attr {
+                Some(attr) => literal_attribute(b, attr, text),
                 None => {
                     if let Some(f) = b.frames.last_mut() {
                         f.had_content = true;
@@ -719,15 +882,15 @@ fn eval<'a>(
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
-fn literal_attribute(b: &mut Builder, attr: &str, text: &str) {
+fn literal_attribute(b: &mut Builder, attr: Known, text: &str) {
     match (b.ctx(), attr) {
-        (Ctx::Data, "Name") => b.data_name = Some(text.to_string()),
-        (Ctx::Provider, "Name") => b.rec.provider_name = Some(text.to_string()),
-        (Ctx::Provider, "Guid") => b.rec.provider_guid = super::raw::normalize_guid(text),
-        (Ctx::TimeCreated, "SystemTime") => {
+        (Ctx::Data, Known::NameAttr) => b.data_name = Some(text.to_string()),
+        (Ctx::Provider, Known::NameAttr) => set_buf(&mut b.provider, text),
+        (Ctx::Provider, Known::GuidAttr) => b.rec.provider_guid = super::raw::normalize_guid(text),
+        (Ctx::TimeCreated, Known::SystemTimeAttr) => {
             b.rec.time_created = crate::time::parse_event_time(text)
         }
         _ => {}

@@ -141,6 +141,9 @@ pub fn run_events(cfg: &EventsConfig) -> ExitCode {
         }
     }
     summary::print(&collected, cfg.summary);
+    // The process ends now: freeing a million small strings one by one measured at about a
+    // tenth of the run, and the OS reclaims the memory at once.
+    std::mem::forget(collected);
     status
 }
 

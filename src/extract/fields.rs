@@ -5,7 +5,8 @@
 //! returns `None` for what it cannot read and counts the oddity, so the run summary can say how
 //! much was unreadable instead of the tool guessing.
 
-use crate::ingest::{normalize_guid, RawRecord};
+use crate::ingest::raw::normalize_guid_owned;
+use crate::ingest::RawRecord;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -68,7 +69,7 @@ impl Fields<'_> {
     /// A GUID, normalised to lowercase with braces.
     pub fn guid(&mut self, name: &str) -> Option<String> {
         let v = self.text(name)?;
-        let g = normalize_guid(&v);
+        let g = normalize_guid_owned(v);
         if g.is_none() {
             self.note(name);
         }

@@ -191,6 +191,8 @@ pub struct ChunkDecoder<'a> {
     names: HashMap<u32, Rc<str>>,
     templates: HashMap<u32, Rc<Template>>,
     builder: Builder,
+    /// Value arrays kept for reuse: every record has one or two template instances.
+    spare: Vec<Vec<Value<'a>>>,
 }
 
 /// A substitution value, borrowed from the chunk.
@@ -220,6 +222,7 @@ impl<'a> ChunkDecoder<'a> {
             names: HashMap::new(),
             templates: HashMap::new(),
             builder: Builder::default(),
+            spare: Vec::new(),
         }
     }
 
@@ -313,7 +316,7 @@ impl<'a> ChunkDecoder<'a> {
 
     /// Parse a `TemplateInstance` (the cursor is just past its token byte): the template,
     /// compiled, and its substitution values.
-    fn instance(&mut self, cur: &mut Cursor<'a>) -> Res<(Rc<Template>, Vec<Value<'a>>)> {
+    fn instance(&mut self, cur: &mut Cursor<'a>, values: &mut Vec<Value<'a>>) -> Res<Rc<Template>> {
         let _unknown = cur.u8()?;
         let _template_id = cur.u32()?;
         let def = cur.u32()?;
@@ -336,20 +339,16 @@ impl<'a> ChunkDecoder<'a> {
         if count > MAX_OPS {
             return Err(Unsupported("too many substitution values"));
         }
-        let mut descriptors = Vec::with_capacity(count);
-        for _ in 0..count {
-            let size = cur.u16()? as usize;
-            let ty = cur.u8()?;
-            let _pad = cur.u8()?;
-            descriptors.push((size, ty));
-        }
-        let mut values = Vec::with_capacity(count);
-        for (size, ty) in descriptors {
+        // Descriptors (size u16, type u8, padding) are read in place, not collected.
+        let descriptors = cur.bytes(count * 4)?;
+        values.clear();
+        for d in descriptors.chunks_exact(4) {
+            let size = usize::from(u16::from_le_bytes([d[0], d[1]]));
             let at = cur.pos;
             let bytes = cur.bytes(size)?;
-            values.push(decode_value(ty, bytes, at)?);
+            values.push(decode_value(d[2], bytes, at)?);
         }
-        Ok((template, values))
+        Ok(template)
     }
 
     /// Decode the record whose BinXML stream is at `offset..offset+size` in the chunk.
@@ -368,10 +367,12 @@ impl<'a> ChunkDecoder<'a> {
             .ok_or(Unsupported("record past end of chunk"))?;
         let data: &'a [u8] = self.data;
         let mut cur = Cursor::new(&data[..end], offset);
-        let (template, values) = self.fragment(&mut cur)?;
+        let mut values = self.spare.pop().unwrap_or_default();
+        let template = self.fragment(&mut cur, &mut values)?;
         let mut builder = std::mem::take(&mut self.builder);
         let result = self.evaluate(&template, &values, &mut builder, wants);
         self.builder = builder;
+        self.spare.push(values);
         result
     }
 
@@ -400,7 +401,7 @@ impl<'a> ChunkDecoder<'a> {
 
     /// A fragment must be (header +) one template instance; other shapes are rare enough to
     /// leave to the renderer.
-    fn fragment(&mut self, cur: &mut Cursor<'a>) -> Res<(Rc<Template>, Vec<Value<'a>>)> {
+    fn fragment(&mut self, cur: &mut Cursor<'a>, values: &mut Vec<Value<'a>>) -> Res<Rc<Template>> {
         let mut tok = cur.u8()?;
         if tok == token::FRAGMENT_HEADER {
             cur.bytes(3)?;
@@ -409,7 +410,7 @@ impl<'a> ChunkDecoder<'a> {
         if tok != token::TEMPLATE_INSTANCE {
             return Err(Unsupported("fragment is not a template instance"));
         }
-        self.instance(cur)
+        self.instance(cur, values)
     }
 
     /// Evaluate nested fragments (usually `EventData`) in the element context where their
@@ -423,10 +424,12 @@ impl<'a> ChunkDecoder<'a> {
             let data: &'a [u8] = self.data;
             let window = data.get(..end).ok_or(Unsupported("fragment past end"))?;
             let mut cur = Cursor::new(window, d.offset);
-            let (template, values) = self.fragment(&mut cur)?;
+            let mut values = self.spare.pop().unwrap_or_default();
+            let template = self.fragment(&mut cur, &mut values)?;
             let saved = std::mem::replace(&mut builder.frames, d.frames);
             let mut inner = Vec::new();
             eval(&template, &values, builder, &mut inner, 0)?;
+            self.spare.push(values);
             self.expand(builder, inner, depth + 1)?;
             builder.frames = saved;
         }
@@ -513,15 +516,23 @@ fn render_into(v: &Value<'_>, out: &mut String, scratch: &mut Vec<u8>) -> Res<()
     Ok(())
 }
 
+/// A GUID as `{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}`, lowercase (the first three groups are
+/// little-endian). Written digit by digit: GUIDs are in every Sysmon record.
 fn render_guid(g: &[u8]) -> Option<String> {
-    let d1 = u32::from_le_bytes(g.get(0..4)?.try_into().ok()?);
-    let d2 = u16::from_le_bytes(g.get(4..6)?.try_into().ok()?);
-    let d3 = u16::from_le_bytes(g.get(6..8)?.try_into().ok()?);
-    let d4 = g.get(8..16)?;
-    Some(format!(
-        "{{{d1:08x}-{d2:04x}-{d3:04x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}}}",
-        d4[0], d4[1], d4[2], d4[3], d4[4], d4[5], d4[6], d4[7]
-    ))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let g: &[u8; 16] = g.get(..16)?.try_into().ok()?;
+    let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+    let mut out = String::with_capacity(38);
+    out.push('{');
+    for (i, &at) in order.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(g[at] >> 4)]));
+        out.push(char::from(HEX[usize::from(g[at] & 0xf)]));
+    }
+    out.push('}');
+    Some(out)
 }
 
 fn render_sid(b: &[u8]) -> Option<String> {
@@ -804,6 +815,9 @@ impl Builder {
         match f.ctx {
             Ctx::Data => {
                 let name = self.data_name.take().unwrap_or_default();
+                if self.rec.data.capacity() == 0 {
+                    self.rec.data.reserve(32);
+                }
                 self.rec.data.push((name, text));
             }
             Ctx::UserDataInner if !f.has_child => self.rec.data.push((f.name.to_string(), text)),

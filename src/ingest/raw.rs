@@ -55,6 +55,23 @@ impl RawRecord {
 /// Lowercase a GUID and make sure it carries braces, so `{5770385F-...}` from Windows XML and
 /// `{5770385f-...}` from evtx compare equal. Returns `None` for text that is not a GUID.
 pub fn normalize_guid(text: &str) -> Option<String> {
+    normalize_guid_owned(text.to_string())
+}
+
+/// [`normalize_guid`] that keeps the allocation when the text is already normal (as the
+/// EVTX reader renders GUIDs).
+pub fn normalize_guid_owned(text: String) -> Option<String> {
+    let is_normal = text.len() == 38
+        && text.starts_with('{')
+        && text.ends_with('}')
+        && text.bytes().enumerate().all(|(i, c)| match i {
+            0 | 37 => true,
+            9 | 14 | 19 | 24 => c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
+        });
+    if is_normal {
+        return Some(text);
+    }
     let t = text.trim();
     let inner = t
         .strip_prefix('{')

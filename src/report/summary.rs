@@ -89,6 +89,12 @@ pub fn render(c: &Collected) -> String {
         t.decoded,
         t.kept
     );
+    if c.rendered > 0 {
+        s.push_str(&format!(
+            "\n  records of unusual shape read through the evtx renderer: {}",
+            c.rendered
+        ));
+    }
     for (k, n) in by_kind {
         s.push_str(&format!("\n  {k}: {n}"));
     }

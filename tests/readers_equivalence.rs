@@ -14,28 +14,13 @@ use lineage::ingest::integrity::FileFlags;
 use lineage::ingest::jsonl::read_jsonl;
 use lineage::ingest::xml::{read_xml, windows_text};
 use lineage::ingest::{RawRecord, ReadError, RecordSink};
-use lineage::issues::Issue;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 type Reader = fn(&Path, &Arc<str>, &mut dyn RecordSink) -> Result<(), ReadError>;
 
-/// Records and issues in delivery order.
-#[derive(Default)]
-struct Collect {
-    records: Vec<RawRecord>,
-    issues: Vec<Issue>,
-}
-
-impl RecordSink for Collect {
-    fn record(&mut self, record: RawRecord, _offset: u64) {
-        self.records.push(record);
-    }
-    fn issue(&mut self, issue: Issue) {
-        self.issues.push(issue);
-    }
-}
+use lineage::ingest::KeepAll as Collect;
 
 /// Read `path` with `reader`; the renderings of intact files must raise no issue.
 fn read_all(reader: Reader, path: &Path) -> Vec<RawRecord> {
@@ -50,7 +35,7 @@ fn read_all(reader: Reader, path: &Path) -> Vec<RawRecord> {
         path.display(),
         sink.issues.first()
     );
-    sink.records
+    sink.records.into_iter().map(|(r, _)| r).collect()
 }
 
 fn read_all_xml(path: &Path) -> Vec<RawRecord> {
@@ -79,7 +64,7 @@ fn read_all_evtx(path: &Path) -> Vec<RawRecord> {
     )
     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // Damaged corpus files report their damage here; the records read must still agree.
-    sink.records
+    sink.records.into_iter().map(|(r, _)| r).collect()
 }
 
 /// XML cannot carry most control characters: Windows and evtx write them as `_`. The EVTX

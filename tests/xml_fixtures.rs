@@ -4,29 +4,11 @@
 
 use chrono::{DateTime, Utc};
 use lineage::ingest::xml::read_xml;
-use lineage::ingest::{RawRecord, RecordSink};
-use lineage::issues::Issue;
+use lineage::ingest::RawRecord;
 use std::path::Path;
 use std::sync::Arc;
 
-#[derive(Default)]
-struct Collect {
-    records: Vec<(RawRecord, u64)>,
-    issues: Vec<Issue>,
-    progress: u64,
-}
-
-impl RecordSink for Collect {
-    fn record(&mut self, record: RawRecord, offset: u64) {
-        self.records.push((record, offset));
-    }
-    fn issue(&mut self, issue: Issue) {
-        self.issues.push(issue);
-    }
-    fn progress(&mut self, bytes: u64) {
-        self.progress += bytes;
-    }
-}
+use lineage::ingest::KeepAll as Collect;
 
 fn read_fixture(name: &str) -> Collect {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

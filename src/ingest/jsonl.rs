@@ -712,24 +712,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    #[derive(Default)]
-    struct Collect {
-        records: Vec<(RawRecord, u64)>,
-        issues: Vec<Issue>,
-        progress: u64,
-    }
-
-    impl RecordSink for Collect {
-        fn record(&mut self, record: RawRecord, offset: u64) {
-            self.records.push((record, offset));
-        }
-        fn issue(&mut self, issue: Issue) {
-            self.issues.push(issue);
-        }
-        fn progress(&mut self, bytes: u64) {
-            self.progress += bytes;
-        }
-    }
+    use crate::ingest::KeepAll as Collect;
 
     fn read(bytes: &[u8]) -> Collect {
         let mut sink = Collect::default();

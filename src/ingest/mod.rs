@@ -50,3 +50,29 @@ pub enum ReadError {
         source: std::io::Error,
     },
 }
+
+/// A sink that keeps everything it is given, in order: records with their offsets, issues,
+/// skipped records and bytes read. For tests, and for callers that want every record of a
+/// small file.
+#[derive(Debug, Default)]
+pub struct KeepAll {
+    pub records: Vec<(RawRecord, u64)>,
+    pub issues: Vec<Issue>,
+    pub skipped: u64,
+    pub progress: u64,
+}
+
+impl RecordSink for KeepAll {
+    fn record(&mut self, record: RawRecord, offset: u64) {
+        self.records.push((record, offset));
+    }
+    fn skipped(&mut self) {
+        self.skipped += 1;
+    }
+    fn issue(&mut self, issue: Issue) {
+        self.issues.push(issue);
+    }
+    fn progress(&mut self, bytes: u64) {
+        self.progress += bytes;
+    }
+}

@@ -19,10 +19,33 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta,
 /// could carry into the next second, minute or even day, so an event would print with a
 /// time later than it happened and could sort after an event that really came after it.
 pub fn format_rfc3339_ms(t: &DateTime<Utc>) -> String {
-    let mut s = String::with_capacity(24);
-    // Writing to a String cannot fail.
-    let _ = write_rfc3339_ms(&mut s, t);
-    s
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        let mut s = String::with_capacity(26);
+        // Writing to a String cannot fail.
+        let _ = write_rfc3339_ms(&mut s, t);
+        return s;
+    }
+    // The common case, digit by digit: this runs twice for every event written.
+    let (second, nanos) = match t.nanosecond() {
+        n if n >= 1_000_000_000 => (60, n - 1_000_000_000),
+        n => (t.second(), n),
+    };
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year.unsigned_abs());
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, second);
+    put(20, 3, nanos / 1_000_000);
+    String::from_utf8_lossy(&b).into_owned()
 }
 
 /// Writes the same text as [`format_rfc3339_ms`] without allocating, for output loops that

@@ -17,6 +17,9 @@ pub type OddFields = BTreeMap<String, u64>;
 pub struct Fields<'r> {
     pub rec: &'r mut RawRecord,
     pub odd: &'r mut OddFields,
+    /// Where the last lookup matched: fields are mostly read in the order Windows writes them,
+    /// so the search starts there.
+    pub cursor: usize,
 }
 
 impl Fields<'_> {
@@ -32,7 +35,12 @@ impl Fields<'_> {
     /// Text of a field; `None` when absent, empty, or the `-` placeholder. The value is moved
     /// out of the record (each field is read once), which saves a copy per field.
     pub fn text(&mut self, name: &str) -> Option<String> {
-        let slot = self.rec.data.iter_mut().find(|(n, _)| n == name)?;
+        let n = self.rec.data.len();
+        let at = (0..n)
+            .map(|i| (self.cursor + i) % n)
+            .find(|&i| self.rec.data[i].0 == name)?;
+        self.cursor = at + 1;
+        let slot = &mut self.rec.data[at];
         let t = slot.1.trim();
         if t.is_empty() || t == "-" {
             None
@@ -132,6 +140,7 @@ mod tests {
         let mut f = Fields {
             rec: &mut r,
             odd: &mut odd,
+            cursor: 0,
         };
         assert_eq!(f.text("ParentImage"), None);
         assert_eq!(f.pid("ProcessId"), None);

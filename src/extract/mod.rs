@@ -134,6 +134,7 @@ impl<'f> Extractor<'f> {
         let mut f = Fields {
             rec,
             odd: &mut self.tally.odd_fields,
+            cursor: 0,
         };
         let (kind, body, time) = match (source, id) {
             (Source::Sysmon, 1) | (Source::Security, 4688) => {

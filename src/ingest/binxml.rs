@@ -159,17 +159,16 @@ fn utf16(bytes: &[u8]) -> String {
     s
 }
 
-/// Append decoded UTF-16LE to `out`. Almost all log text is ASCII: it is narrowed into
-/// `scratch` and appended in one copy; anything else goes through the standard decoder.
+/// Append decoded UTF-16LE to `out`. Almost all log text is ASCII: four code units at a time
+/// are checked with one mask and narrowed into `scratch`, which is appended in one copy;
+/// anything else goes through the standard decoder.
 fn utf16_into(bytes: &[u8], out: &mut String, scratch: &mut Vec<u8>) {
     let mut len = bytes.len() / 2;
     while len > 0 && bytes.get(2 * len - 2..2 * len) == Some(&[0, 0]) {
         len -= 1;
     }
     let body = &bytes[..2 * len];
-    if body.chunks_exact(2).all(|c| c[1] == 0 && c[0] < 0x80) {
-        scratch.clear();
-        scratch.extend(body.chunks_exact(2).map(|c| c[0]));
+    if narrow_ascii(body, scratch) {
         if let Ok(ascii) = std::str::from_utf8(scratch) {
             out.push_str(ascii);
             return;
@@ -183,6 +182,28 @@ fn utf16_into(bytes: &[u8], out: &mut String, scratch: &mut Vec<u8>) {
     while out.len() > start && out.ends_with('\0') {
         out.pop();
     }
+}
+
+/// Narrow UTF-16LE to bytes into `scratch` if every code unit is ASCII; `false` otherwise.
+fn narrow_ascii(body: &[u8], scratch: &mut Vec<u8>) -> bool {
+    const HIGH: u64 = 0xff80_ff80_ff80_ff80;
+    scratch.clear();
+    scratch.reserve(body.len() / 2);
+    let mut words = body.chunks_exact(8);
+    for w in words.by_ref() {
+        let v = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        if v & HIGH != 0 {
+            return false;
+        }
+        scratch.extend_from_slice(&[w[0], w[2], w[4], w[6]]);
+    }
+    for c in words.remainder().chunks_exact(2) {
+        if c[1] != 0 || c[0] >= 0x80 {
+            return false;
+        }
+        scratch.push(c[0]);
+    }
+    true
 }
 
 /// Per-chunk caches: names and compiled templates by chunk offset.
@@ -926,6 +947,32 @@ mod tests {
             render_guid(&g).as_deref(),
             Some("{5770385f-c22a-43e0-bf4c-06f5698ffbd9}")
         );
+    }
+
+    #[test]
+    fn utf16_decoding_takes_the_ascii_path_and_the_slow_path_alike() {
+        let enc = |t: &str| {
+            t.encode_utf16()
+                .flat_map(|u| u.to_le_bytes())
+                .collect::<Vec<u8>>()
+        };
+        for text in [
+            "",
+            "a",
+            "abc",
+            "abcd",
+            "abcdefghi",
+            "C:\\Windows\\é.exe",
+            "日本語x",
+            "\u{202e}exe",
+        ] {
+            let mut bytes = enc(text);
+            bytes.extend_from_slice(&[0, 0, 0, 0]);
+            assert_eq!(utf16(&bytes), text, "{text:?}");
+        }
+        // An odd trailing byte and a lone surrogate neither panic nor vanish silently.
+        assert_eq!(utf16(&[b'a', 0, b'b']), "a");
+        assert_eq!(utf16(&[0x00, 0xd8, b'a', 0]), "\u{fffd}a");
     }
 
     #[test]

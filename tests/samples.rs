@@ -102,3 +102,26 @@ fn damaged_files_are_read_around_the_damage_and_reported() {
     }
     assert!(stderr.contains("warning:"), "problems are listed on stderr");
 }
+
+#[test]
+fn records_in_chunks_whose_magic_was_wiped_are_still_read() {
+    // evtx_dump reads 301 records of this file and skips chunks 6 and 10 whole; their 15 + 67
+    // records are intact apart from the chunk magic, and chunks 1-5 are zeroed.
+    let file = repo().join("tests/data/damaged/sample_with_a_bad_chunk_magic.evtx");
+    let out = run(&[
+        "events",
+        file.to_str().unwrap(),
+        "-f",
+        "jsonl",
+        "-o",
+        "/dev/null",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    // 301 + 82, and one record whose size copy alone is broken (evtx counts it as an error).
+    assert_eq!(
+        summary_number(&stderr, "records read"),
+        301 + 15 + 67 + 1,
+        "{stderr}"
+    );
+}

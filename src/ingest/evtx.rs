@@ -92,10 +92,12 @@ pub fn read_chunks(
             info,
             ids: Vec::new(),
         };
-        // A zeroed chunk or one without the chunk magic holds nothing the evtx crate can
-        // parse; the checks above already reported it.
-        if !matches!(verdict, ChunkVerdict::Zeroed | ChunkVerdict::BadMagic) {
+        // A zeroed chunk holds nothing. A chunk whose magic was wiped may still hold intact
+        // records (the evtx crate skips such chunks whole): they are walked and read like any
+        // other, and the damage stays reported.
+        if verdict != ChunkVerdict::Zeroed {
             let ctx = ChunkCtx {
+                bad_magic: verdict == ChunkVerdict::BadMagic,
                 chunk_no,
                 offset,
                 file,
@@ -110,6 +112,8 @@ pub fn read_chunks(
 
 /// Where a chunk is, for locating what goes wrong in it.
 struct ChunkCtx<'a> {
+    /// The chunk lost its magic: its records are still read, but an empty walk says nothing.
+    bad_magic: bool,
     chunk_no: u64,
     offset: u64,
     file: &'a Arc<str>,
@@ -132,8 +136,12 @@ fn read_one_chunk(
     counters: &mut EvtxCounters,
 ) {
     let walk = walk_records(bytes, ctx.chunk_no, ctx.offset, ctx.file);
-    for issue in walk.issues {
-        sink.issue(issue);
+    // In a chunk whose magic is gone and which holds no record at all, the walk's complaints
+    // only repeat the chunk's own issue.
+    if !(ctx.bad_magic && walk.records.is_empty()) {
+        for issue in walk.issues {
+            sink.issue(issue);
+        }
     }
     let mut decoder = ChunkDecoder::new(bytes);
     let mut fallback: Vec<(u64, u64, &'static str)> = Vec::new();

@@ -505,7 +505,9 @@ fn bad_magic_detail(chunk: &[u8], label: &str) -> String {
         0 => "no record signature inside: likely space that never held a chunk, with \
               leftover data"
             .to_string(),
-        n => format!("{n} record signatures inside: a damaged chunk whose records are lost"),
+        n => format!(
+            "{n} record signatures inside: a damaged chunk; its intact records are still read"
+        ),
     };
     format!(
         "{label}: magic is {} instead of ElfChnk\\0; {inside}",

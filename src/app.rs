@@ -5,7 +5,7 @@ use crate::cli::{Cli, Command, EventsArgs, EventsFormat};
 use crate::discover::{discover, Format, Input};
 use crate::exit::ExitCode;
 use crate::extract::{Extractor, Filter, Tally};
-use crate::ingest::evtx::{self as evtx_reader, ChunkSummary, CHUNK_SIZE};
+use crate::ingest::evtx::{self as evtx_reader, ChunkSummary};
 use crate::ingest::integrity::FileFlags;
 use crate::ingest::ReadError;
 use crate::issues::{Issue, IssueKind};
@@ -319,6 +319,3 @@ fn write_events(
         EventsFormat::Table => writers::table(out.writer(), events),
     }
 }
-
-/// Bytes per unit, for tests and benchmarks that want to reason about splitting.
-pub const UNIT_BYTES: u64 = CHUNKS_PER_UNIT * CHUNK_SIZE;

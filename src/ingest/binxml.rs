@@ -708,11 +708,6 @@ impl TextSlot {
     }
 }
 
-/// Replace the text of a reusable buffer, keeping its allocation.
-fn set_buf(slot: &mut TextSlot, text: &str) {
-    slot.set(text);
-}
-
 impl Builder {
     /// Forget the previous record, keeping the buffers.
     fn reset(&mut self) {
@@ -825,8 +820,8 @@ impl Builder {
             Ctx::RecordId if !self.text.is_empty() => {
                 self.rec.record_id = self.text.trim().parse().ok()
             }
-            Ctx::Channel => set_buf(&mut self.channel, &self.text),
-            Ctx::Computer => set_buf(&mut self.computer, &self.text),
+            Ctx::Channel => self.channel.set(&self.text),
+            Ctx::Computer => self.computer.set(&self.text),
             _ => {}
         }
         if !matches!(f.ctx, Ctx::Data | Ctx::UserDataInner) {
@@ -923,7 +918,7 @@ fn eval<'a>(
 fn literal_attribute(b: &mut Builder, attr: Known, text: &str) {
     match (b.ctx(), attr) {
         (Ctx::Data, Known::NameAttr) => b.data_name = Some(text.to_string()),
-        (Ctx::Provider, Known::NameAttr) => set_buf(&mut b.provider, text),
+        (Ctx::Provider, Known::NameAttr) => b.provider.set(text),
         (Ctx::Provider, Known::GuidAttr) => b.rec.provider_guid = super::raw::normalize_guid(text),
         (Ctx::TimeCreated, Known::SystemTimeAttr) => {
             b.rec.time_created = crate::time::parse_event_time(text)

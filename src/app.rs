@@ -10,6 +10,7 @@ use crate::ingest::integrity::FileFlags;
 use crate::ingest::ReadError;
 use crate::issues::{Issue, IssueKind};
 use crate::model::Event;
+use crate::report::events::JsonLine;
 use crate::report::output::{is_broken_pipe, Destination, OutputFile};
 use crate::report::{events as writers, summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -81,6 +82,9 @@ pub fn run(cli: Cli) -> ExitCode {
 #[derive(Debug, Default)]
 pub struct Collected {
     pub events: Vec<Event>,
+    /// With JSONL output, events are serialised by the worker that built them and only their
+    /// sort key and text are kept: less memory, and serialising runs in parallel.
+    pub lines: Vec<JsonLine>,
     pub issues: Vec<Issue>,
     pub tally: Tally,
     pub files: usize,
@@ -127,7 +131,7 @@ pub fn run_events(cfg: &EventsConfig) -> ExitCode {
     } else {
         ExitCode::Success
     };
-    let written = write_events(cfg, &mut out, &collected.events, &pool).and_then(|_| out.commit());
+    let written = write_events(cfg, &mut out, &collected).and_then(|_| out.commit());
     if let Err(e) = written {
         if !is_broken_pipe(&e) {
             eprintln!("lineage: cannot write output: {e}");
@@ -171,13 +175,17 @@ pub fn collect(cfg: &EventsConfig, pool: &rayon::ThreadPool) -> Result<Collected
     let results: Vec<UnitResult> = pool.install(|| {
         units
             .par_iter()
-            .map(|u| read_unit(u, &cfg.filter, &bar))
+            .map(|u| read_unit(u, &cfg.filter, &bar, cfg.format == EventsFormat::Jsonl))
             .collect()
     });
     bar.finish_and_clear();
     merge_results(results, &mut out);
-    out.events
-        .par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    pool.install(|| {
+        out.events
+            .par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        out.lines
+            .par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    });
     Ok(out)
 }
 
@@ -234,6 +242,7 @@ struct UnitResult {
     file: Arc<str>,
     first_chunk: u64,
     events: Vec<Event>,
+    lines: Vec<JsonLine>,
     issues: Vec<Issue>,
     tally: Tally,
     /// Per-chunk summaries of an EVTX unit, for the whole-file checks.
@@ -241,7 +250,7 @@ struct UnitResult {
     rendered: u64,
 }
 
-fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar) -> UnitResult {
+fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar, as_lines: bool) -> UnitResult {
     let mut ex = Extractor::new(Arc::clone(&u.input.name), filter);
     ex.progress_bar = Some(bar.clone());
     let mut chunks = Vec::new();
@@ -270,10 +279,19 @@ fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar) -> UnitResult {
             source.to_string(),
         ));
     }
+    let (events, lines) = if as_lines {
+        (
+            Vec::new(),
+            ex.events.into_iter().map(JsonLine::from).collect(),
+        )
+    } else {
+        (ex.events, Vec::new())
+    };
     UnitResult {
         file: Arc::clone(&u.input.name),
         first_chunk: u.chunks.start,
-        events: ex.events,
+        events,
+        lines,
         issues: ex.issues,
         tally: ex.tally,
         chunks,
@@ -287,6 +305,7 @@ fn merge_results(mut results: Vec<UnitResult>, out: &mut Collected) {
     let mut per_file: Vec<(Arc<str>, Vec<ChunkSummary>)> = Vec::new();
     for r in results {
         out.events.extend(r.events);
+        out.lines.extend(r.lines);
         out.issues.extend(r.issues);
         out.tally.merge(r.tally);
         out.rendered += r.rendered;
@@ -307,15 +326,10 @@ fn merge_results(mut results: Vec<UnitResult>, out: &mut Collected) {
 }
 
 /// Write events in the configured format (committed by the caller).
-fn write_events(
-    cfg: &EventsConfig,
-    out: &mut OutputFile,
-    events: &[Event],
-    pool: &rayon::ThreadPool,
-) -> std::io::Result<()> {
+fn write_events(cfg: &EventsConfig, out: &mut OutputFile, c: &Collected) -> std::io::Result<()> {
     match cfg.format {
-        EventsFormat::Jsonl => writers::jsonl(out.writer(), events, pool),
-        EventsFormat::Csv => writers::csv(out.writer(), events, !cfg.csv_raw),
-        EventsFormat::Table => writers::table(out.writer(), events),
+        EventsFormat::Jsonl => writers::write_json_lines(out.writer(), &c.lines),
+        EventsFormat::Csv => writers::csv(out.writer(), &c.events, !cfg.csv_raw),
+        EventsFormat::Table => writers::table(out.writer(), &c.events),
     }
 }

@@ -5,35 +5,58 @@ use super::csv::CsvWriter;
 use super::sanitize::for_terminal;
 use crate::model::{Body, Event, Marker};
 use crate::time::format_rfc3339_ms;
-use rayon::prelude::*;
+use chrono::{DateTime, Utc};
 use std::io::{self, Write};
+use std::sync::Arc;
 
-/// One JSON object per line, in the documented schema (`docs/events.md`).
+/// One event as one JSON line (the schema of `docs/events.md`), with the key it sorts by.
 ///
-/// Serialising is most of the cost of writing, so it runs on the current rayon pool in
-/// windows of events, and the pieces are written in order: the output is the same whatever
-/// the thread count, and at most one window's text is held in memory. `pool` is the run's
-/// pool, so `--threads` holds for writing too.
-pub fn jsonl(w: &mut dyn Write, events: &[Event], pool: &rayon::ThreadPool) -> io::Result<()> {
-    const WINDOW: usize = 16 * 1024;
-    const PIECE: usize = 512;
-    for window in events.chunks(WINDOW) {
-        let pieces: Vec<io::Result<Vec<u8>>> = pool.install(|| {
-            window
-                .par_chunks(PIECE)
-                .map(|part| {
-                    let mut buf = Vec::with_capacity(part.len() * 768);
-                    for e in part {
-                        serde_json::to_writer(&mut buf, e)?;
-                        buf.push(b'\n');
-                    }
-                    Ok(buf)
-                })
-                .collect()
-        });
-        for piece in pieces {
-            w.write_all(&piece?)?;
+/// The worker that built the event writes it at once and keeps only this: the events of a large
+/// log take less memory while they wait for the sort, and serialising runs on all threads.
+#[derive(Debug)]
+pub struct JsonLine {
+    pub host: String,
+    pub time: DateTime<Utc>,
+    pub record_id: u64,
+    pub file: Arc<str>,
+    pub offset: u64,
+    /// The JSON text with its newline.
+    pub json: Vec<u8>,
+}
+
+impl From<Event> for JsonLine {
+    fn from(mut e: Event) -> JsonLine {
+        // Serialising plain data into a Vec cannot fail; an empty line would show it did.
+        let mut json = serde_json::to_vec(&e).unwrap_or_default();
+        json.push(b'\n');
+        JsonLine {
+            host: std::mem::take(&mut e.host),
+            time: e.time,
+            record_id: e.record_id,
+            file: Arc::clone(&e.file),
+            offset: e.offset,
+            json,
         }
+    }
+}
+
+impl JsonLine {
+    /// The same order as [`Event::sort_key`].
+    pub fn sort_key(&self) -> (&str, DateTime<Utc>, u64, &str, u64) {
+        (
+            &self.host,
+            self.time,
+            self.record_id,
+            &self.file,
+            self.offset,
+        )
+    }
+}
+
+/// Write JSON lines in the order given.
+pub fn write_json_lines(w: &mut dyn Write, lines: &[JsonLine]) -> io::Result<()> {
+    for l in lines {
+        w.write_all(&l.json)?;
     }
     Ok(())
 }

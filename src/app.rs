@@ -183,8 +183,7 @@ pub fn collect(cfg: &EventsConfig, pool: &rayon::ThreadPool) -> Result<Collected
     pool.install(|| {
         out.events
             .par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        out.lines
-            .par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        out.lines.par_sort_unstable_by(|a, b| a.key.cmp(&b.key));
     });
     Ok(out)
 }

@@ -25,14 +25,8 @@ pub const CHUNK_SIZE: u64 = 65536;
 /// Counters a reader keeps beside what it sends to the sink.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct EvtxCounters {
-    /// Why the fast path handed records to the renderer, with counts.
-    pub fallback_reasons: std::collections::BTreeMap<&'static str, u64>,
-    /// Records decoded by the substitution-value fast path.
-    pub fast: u64,
     /// Records rendered by the evtx crate because the fast path could not read them.
     pub rendered: u64,
-    /// Chunks read (whole 64 KiB blocks, including damaged ones).
-    pub chunks: u64,
 }
 
 /// What one chunk showed, for the checks that need the whole file (zeroed runs, duplicates).
@@ -80,7 +74,6 @@ pub fn read_chunks(
             }
             return Err(io(e));
         }
-        counters.chunks += 1;
         sink.progress(CHUNK_SIZE);
         let (verdict, info, issues) = check_chunk(&buf, chunk_no, offset, file, flags);
         for issue in issues {
@@ -152,14 +145,8 @@ fn read_one_chunk(
         let len = (span.size as usize).saturating_sub(RECORD_HEADER + 4);
         let wants = |p: Option<&str>, id: Option<u32>| sink.wants(p, id);
         match decoder.record(start, len, &wants) {
-            Ok(Some(raw)) => {
-                counters.fast += 1;
-                sink.record(raw, at);
-            }
-            Ok(None) => {
-                counters.fast += 1;
-                sink.skipped();
-            }
+            Ok(Some(raw)) => sink.record(raw, at),
+            Ok(None) => sink.skipped(),
             Err(why) => fallback.push((span.record_id, at, why.0)),
         }
     }
@@ -223,10 +210,13 @@ fn render_with_evtx(
         match record.into_xml() {
             Ok(xml) => {
                 counters.rendered += 1;
-                *counters.fallback_reasons.entry(why).or_default() += 1;
                 deliver_rendered(&xml.data, at, file, chunk_no, sink);
             }
-            Err(e) => fail(sink, at, format!("record {id}: {e}")),
+            Err(e) => fail(
+                sink,
+                at,
+                format!("record {id} ({why}) could not be rendered: {e}"),
+            ),
         }
     }
     for (id, at, why) in pending {

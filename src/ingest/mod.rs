@@ -60,9 +60,14 @@ pub struct KeepAll {
     pub issues: Vec<Issue>,
     pub skipped: u64,
     pub progress: u64,
+    /// Say no to every record, so a reader's skipping path can be exercised.
+    pub refuse: bool,
 }
 
 impl RecordSink for KeepAll {
+    fn wants(&self, _provider: Option<&str>, _event_id: Option<u32>) -> bool {
+        !self.refuse
+    }
     fn record(&mut self, record: RawRecord, offset: u64) {
         self.records.push((record, offset));
     }

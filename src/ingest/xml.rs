@@ -1090,33 +1090,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Collects everything a reader delivers.
-    #[derive(Default)]
-    struct Collect {
-        records: Vec<(RawRecord, u64)>,
-        issues: Vec<Issue>,
-        skipped: usize,
-        progress: u64,
-        refuse: bool,
-    }
-
-    impl RecordSink for Collect {
-        fn wants(&self, _provider: Option<&str>, _id: Option<u32>) -> bool {
-            !self.refuse
-        }
-        fn record(&mut self, record: RawRecord, offset: u64) {
-            self.records.push((record, offset));
-        }
-        fn skipped(&mut self) {
-            self.skipped += 1;
-        }
-        fn issue(&mut self, issue: Issue) {
-            self.issues.push(issue);
-        }
-        fn progress(&mut self, bytes: u64) {
-            self.progress += bytes;
-        }
-    }
+    use crate::ingest::KeepAll as Collect;
 
     fn read(bytes: &[u8]) -> Collect {
         let mut sink = Collect::default();

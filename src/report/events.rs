@@ -15,11 +15,8 @@ use std::sync::Arc;
 /// log take less memory while they wait for the sort, and serialising runs on all threads.
 #[derive(Debug)]
 pub struct JsonLine {
-    pub host: String,
-    pub time: DateTime<Utc>,
-    pub record_id: u64,
-    pub file: Arc<str>,
-    pub offset: u64,
+    /// The event's (host, time, record id, file, offset): the order of [`Event::sort_key`].
+    pub key: (String, DateTime<Utc>, u64, Arc<str>, u64),
     /// The JSON text with its newline.
     pub json: Vec<u8>,
 }
@@ -29,27 +26,14 @@ impl From<Event> for JsonLine {
         // Serialising plain data into a Vec cannot fail; an empty line would show it did.
         let mut json = serde_json::to_vec(&e).unwrap_or_default();
         json.push(b'\n');
-        JsonLine {
-            host: std::mem::take(&mut e.host),
-            time: e.time,
-            record_id: e.record_id,
-            file: Arc::clone(&e.file),
-            offset: e.offset,
-            json,
-        }
-    }
-}
-
-impl JsonLine {
-    /// The same order as [`Event::sort_key`].
-    pub fn sort_key(&self) -> (&str, DateTime<Utc>, u64, &str, u64) {
-        (
-            &self.host,
-            self.time,
-            self.record_id,
-            &self.file,
-            self.offset,
-        )
+        let key = (
+            std::mem::take(&mut e.host),
+            e.time,
+            e.record_id,
+            e.file,
+            e.offset,
+        );
+        JsonLine { key, json }
     }
 }
 

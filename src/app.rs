@@ -1,7 +1,7 @@
 //! Orchestration only: resolve flags into a config, discover, read in parallel, merge, write,
 //! summarise, and decide the exit status. Each step lives in its own module.
 
-use crate::cli::{Cli, Command, EventsArgs, EventsFormat};
+use crate::cli::{Cli, Command, EventsArgs, EventsFormat, InputArgs};
 use crate::discover::{discover, Format, Input};
 use crate::exit::ExitCode;
 use crate::extract::{Extractor, Filter, Tally};
@@ -19,54 +19,70 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod history;
+
 /// Chunks per work unit: large files are split so both cores share one file, and a unit's
 /// memory stays at one 64 KiB chunk plus the events it keeps.
 const CHUNKS_PER_UNIT: u64 = 64;
 
-/// Everything `lineage events` needs, resolved once from the flags.
+/// How to find and read the inputs: shared by every command that reads logs.
 #[derive(Debug, Clone)]
-pub struct EventsConfig {
+pub struct ReadConfig {
     pub paths: Vec<PathBuf>,
     pub threads: usize,
     pub follow_links: bool,
     pub progress: bool,
     pub summary: bool,
-    pub format: EventsFormat,
     pub filter: Filter,
-    pub output: Destination,
-    pub csv_raw: bool,
     /// Where to write the issues as JSONL, if anywhere.
     pub issues: Option<PathBuf>,
+}
+
+impl ReadConfig {
+    pub fn from_input(a: InputArgs, filter: Filter) -> Self {
+        let stderr_tty = std::io::stderr().is_terminal();
+        ReadConfig {
+            paths: a.paths,
+            threads: a
+                .threads
+                .map(usize::from)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            follow_links: a.follow_links,
+            progress: stderr_tty && !a.quiet,
+            summary: !a.quiet,
+            filter,
+            issues: a.issues,
+        }
+    }
+}
+
+/// Everything `lineage events` needs, resolved once from the flags.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    pub read: ReadConfig,
+    pub format: EventsFormat,
+    pub output: Destination,
+    pub csv_raw: bool,
 }
 
 impl EventsConfig {
     pub fn from_args(a: EventsArgs) -> Self {
         let to_terminal = a.output.is_none() && std::io::stdout().is_terminal();
-        let stderr_tty = std::io::stderr().is_terminal();
+        let filter = Filter {
+            kinds: a.kind.into_iter().map(Into::into).collect(),
+            host: a.host,
+            from: a.from,
+            to: a.to,
+        };
         EventsConfig {
-            paths: a.input.paths,
-            threads: a
-                .input
-                .threads
-                .map(usize::from)
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-            follow_links: a.input.follow_links,
-            progress: stderr_tty && !a.input.quiet,
-            summary: !a.input.quiet,
+            read: ReadConfig::from_input(a.input, filter),
             format: a.format.unwrap_or(if to_terminal {
                 EventsFormat::Table
             } else {
                 EventsFormat::Jsonl
             }),
-            filter: Filter {
-                kinds: a.kind.into_iter().map(Into::into).collect(),
-                host: a.host,
-                from: a.from,
-                to: a.to,
-            },
             output: Destination::from_arg(a.output.as_deref()),
             csv_raw: a.csv_raw,
-            issues: a.input.issues,
         }
     }
 }
@@ -75,6 +91,8 @@ impl EventsConfig {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Events(args) => run_events(&EventsConfig::from_args(args)),
+        Command::Tree(args) => history::run_tree(args),
+        Command::Processes(args) => history::run_processes(args),
     }
 }
 
@@ -95,59 +113,91 @@ pub struct Collected {
 /// `lineage events`.
 pub fn run_events(cfg: &EventsConfig) -> ExitCode {
     // Outputs are opened first, so a wrong `-o` fails before minutes of reading.
-    let opened = OutputFile::create(&cfg.output).and_then(|out| {
-        let issues = match &cfg.issues {
+    let (mut out, issues_out) = match open_outputs(&cfg.output, &cfg.read) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let collected = match read_all(&cfg.read, cfg.format == EventsFormat::Jsonl) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut status = input_status(&collected);
+    let written = write_events(cfg, &mut out, &collected).and_then(|_| out.commit());
+    status = status.merge(output_status(written));
+    status = status.merge(finish_read(issues_out, &collected, cfg.read.summary));
+    // The process ends now: freeing a million small strings one by one measured at about a
+    // tenth of the run, and the OS reclaims the memory at once.
+    std::mem::forget(collected);
+    status
+}
+
+/// Open the main output and the issues file before any reading.
+pub(crate) fn open_outputs(
+    output: &Destination,
+    read: &ReadConfig,
+) -> Result<(OutputFile, Option<OutputFile>), ExitCode> {
+    let opened = OutputFile::create(output).and_then(|out| {
+        let issues = match &read.issues {
             Some(p) => Some(OutputFile::create(&Destination::File(p.clone()))?),
             None => None,
         };
         Ok((out, issues))
     });
-    let (mut out, issues_out) = match opened {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("lineage: cannot write output: {e}");
-            return ExitCode::Io;
-        }
-    };
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
+    opened.map_err(|e| {
+        eprintln!("lineage: cannot write output: {e}");
+        ExitCode::Io
+    })
+}
+
+/// Discover and read everything on a pool of the configured size.
+pub(crate) fn read_all(read: &ReadConfig, as_lines: bool) -> Result<Collected, ExitCode> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(read.threads)
         .build()
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("lineage: cannot start {} threads: {e}", cfg.threads);
-            return ExitCode::Internal;
-        }
-    };
-    let collected = match collect(cfg, &pool) {
-        Ok(c) => c,
-        Err(msg) => {
-            eprintln!("lineage: {msg}");
-            return ExitCode::Usage;
-        }
-    };
-    let mut status = if collected.issues.iter().any(|i| i.kind.is_damage()) {
+        .map_err(|e| {
+            eprintln!("lineage: cannot start {} threads: {e}", read.threads);
+            ExitCode::Internal
+        })?;
+    collect(read, as_lines, &pool).map_err(|msg| {
+        eprintln!("lineage: {msg}");
+        ExitCode::Usage
+    })
+}
+
+/// Success, or "done but some input was damaged".
+pub(crate) fn input_status(c: &Collected) -> ExitCode {
+    if c.issues.iter().any(|i| i.kind.is_damage()) {
         ExitCode::Damaged
     } else {
         ExitCode::Success
-    };
-    let written = write_events(cfg, &mut out, &collected).and_then(|_| out.commit());
-    if let Err(e) = written {
-        if !is_broken_pipe(&e) {
-            eprintln!("lineage: cannot write output: {e}");
-            status = status.merge(ExitCode::Io);
-        }
     }
+}
+
+/// The status a finished write adds (a closed pipe is not an error).
+pub(crate) fn output_status(written: std::io::Result<()>) -> ExitCode {
+    match written {
+        Err(e) if !is_broken_pipe(&e) => {
+            eprintln!("lineage: cannot write output: {e}");
+            ExitCode::Io
+        }
+        _ => ExitCode::Success,
+    }
+}
+
+/// Write the issues file and print the summary.
+pub(crate) fn finish_read(
+    issues_out: Option<OutputFile>,
+    collected: &Collected,
+    full_summary: bool,
+) -> ExitCode {
+    let mut status = ExitCode::Success;
     if let Some(issues_out) = issues_out {
         if let Err(e) = write_issues(issues_out, &collected.issues) {
             eprintln!("lineage: cannot write issues: {e}");
-            status = status.merge(ExitCode::Io);
+            status = ExitCode::Io;
         }
     }
-    summary::print(&collected, cfg.summary);
-    // The process ends now: freeing a million small strings one by one measured at about a
-    // tenth of the run, and the OS reclaims the memory at once.
-    std::mem::forget(collected);
+    summary::print(collected, full_summary);
     status
 }
 
@@ -160,8 +210,13 @@ fn write_issues(mut out: OutputFile, issues: &[Issue]) -> std::io::Result<()> {
     out.commit()
 }
 
-/// Discover and read every input, in parallel, into sorted events.
-pub fn collect(cfg: &EventsConfig, pool: &rayon::ThreadPool) -> Result<Collected, String> {
+/// Discover and read every input, in parallel, into sorted events (or, with `as_lines`,
+/// sorted JSON lines).
+pub fn collect(
+    cfg: &ReadConfig,
+    as_lines: bool,
+    pool: &rayon::ThreadPool,
+) -> Result<Collected, String> {
     let found = discover(&cfg.paths, cfg.follow_links).map_err(|e| e.to_string())?;
     let total: u64 = found.inputs.iter().map(|i| i.size).sum();
     let bar = progress_bar(cfg.progress, total);
@@ -175,7 +230,7 @@ pub fn collect(cfg: &EventsConfig, pool: &rayon::ThreadPool) -> Result<Collected
     let results: Vec<UnitResult> = pool.install(|| {
         units
             .par_iter()
-            .map(|u| read_unit(u, &cfg.filter, &bar, cfg.format == EventsFormat::Jsonl))
+            .map(|u| read_unit(u, &cfg.filter, &bar, as_lines))
             .collect()
     });
     bar.finish_and_clear();

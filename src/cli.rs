@@ -21,6 +21,10 @@ pub struct Cli {
 pub enum Command {
     /// Read logs into typed process, exit and boot-marker events.
     Events(EventsArgs),
+    /// Show each host's boots as indented process trees.
+    Tree(TreeArgs),
+    /// Write the process table (one row per process instance) as Parquet, CSV or JSONL.
+    Processes(ProcessesArgs),
 }
 
 /// Options shared by every command that reads logs.
@@ -100,4 +104,79 @@ pub struct EventsArgs {
 
 fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     crate::time::parse_user_time(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which_boot").args(["boot", "at"])))]
+#[command(group(clap::ArgGroup::new("which_process").args(["pid", "guid"])))]
+#[command(group(clap::ArgGroup::new("direction").args(["ancestors", "descendants"])))]
+pub struct TreeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Only this host (its current name or any earlier name).
+    #[arg(long, value_name = "H")]
+    pub host: Option<String>,
+    /// Only boot N of each host (1 = earliest; numbers are shown in the output).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub boot: Option<u32>,
+    /// Only the boot running at T (UTC unless an offset is given).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only the process(es) with this PID (decimal, or hex with 0x), with their ancestors and
+    /// descendants.
+    #[arg(long, value_name = "P", value_parser = parse_pid)]
+    pub pid: Option<u64>,
+    /// Only the process with this Sysmon ProcessGuid.
+    #[arg(long, value_name = "G")]
+    pub guid: Option<String>,
+    /// With --pid/--guid: show only the chain of ancestors.
+    #[arg(long)]
+    pub ancestors: bool,
+    /// With --pid/--guid: show only the process and what it started.
+    #[arg(long)]
+    pub descendants: bool,
+    /// Show at most N levels below each root (or below the selected process).
+    #[arg(long, value_name = "N")]
+    pub depth: Option<u32>,
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProcessesArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output file; the format follows its extension (.parquet, .csv, .jsonl) unless --format
+    /// is given.
+    #[arg(long, short, value_name = "FILE", required = true)]
+    pub output: PathBuf,
+    /// Output format (default: from the extension of -o).
+    #[arg(long, short, value_enum)]
+    pub format: Option<TableFormat>,
+    /// Only this host (its current name or any earlier name).
+    #[arg(long, value_name = "H")]
+    pub host: Option<String>,
+    /// Do not neutralise CSV cells that start like spreadsheet formulas.
+    #[arg(long)]
+    pub csv_raw: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    /// Apache Parquet, typed columns (times as UTC milliseconds).
+    Parquet,
+    /// RFC 4180 CSV; formula-like cells are neutralised unless --csv-raw.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+fn parse_pid(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse(),
+    };
+    parsed.map_err(|_| format!("not a process id: {s:?} (decimal, or hex with 0x)"))
 }

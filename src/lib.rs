@@ -12,6 +12,8 @@ pub mod exit;
 pub mod extract;
 pub mod ingest;
 pub mod issues;
+pub mod lineage;
 pub mod model;
 pub mod report;
+pub mod tables;
 pub mod time;

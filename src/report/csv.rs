@@ -86,6 +86,16 @@ pub fn starts_like_formula(field: &str) -> bool {
     )
 }
 
+/// `field` with a leading `'` when a spreadsheet would read it as a formula, for writers that
+/// quote cells themselves (the polars tables).
+pub fn neutralise(field: &str) -> std::borrow::Cow<'_, str> {
+    if starts_like_formula(field) {
+        std::borrow::Cow::Owned(format!("'{field}"))
+    } else {
+        std::borrow::Cow::Borrowed(field)
+    }
+}
+
 fn needs_quotes(field: &str) -> bool {
     field
         .bytes()

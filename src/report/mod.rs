@@ -7,3 +7,4 @@ pub mod events;
 pub mod output;
 pub mod sanitize;
 pub mod summary;
+pub mod tree;

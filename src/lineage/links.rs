@@ -1,0 +1,349 @@
+//! Parent links.
+//!
+//! In order of preference:
+//! 1. **`guid`**: Sysmon's ParentProcessGuid equals a process's ProcessGuid. Exact.
+//! 2. **`pid_time_name` / `pid_time`**: among the host's processes in the same boot with the
+//!    parent PID that started at or before the child and had not exited, the latest one
+//!    (Windows never gives one PID to two live processes, so older holders must have exited).
+//!    When the child logs its parent's name (4688 v2 ParentProcessName, Sysmon ParentImage),
+//!    the name must agree. High confidence when that holder is the only candidate and exits are
+//!    logged (so "had not exited" means something) or the name agrees; medium otherwise.
+//! 3. **`pid_placeholder`**: no logged process fits; the child links to a placeholder built
+//!    from its parent fields (one per boot, PID and name).
+//!
+//! Explicit non-links: `ambiguous` (two holders started at the same instant, or the name fits
+//! an older holder but not the latest), `not_logged` (no parent fields), `self_parent`.
+//! A Sysmon parent GUID with no logged process becomes a placeholder dated by the GUID's
+//! embedded time: before the first event of that log on this host means "started before
+//! logging began", after it means "its start event is missing".
+
+use super::boots::Segmented;
+use super::{Confidence, EndReason, LinkMethod, Origin, ParentLink, ProcIdx, Process, Stats};
+use crate::model::{ProcessStart, Source};
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
+
+/// When each log begins on this host: the earliest event of each source.
+pub type Coverage = HashMap<Source, DateTime<Utc>>;
+
+/// Link every logged process to its parent, appending placeholders as needed.
+pub fn link(procs: &mut Vec<Process>, seg: &Segmented, coverage: &Coverage, stats: &mut Stats) {
+    let logged = procs.len();
+    let index = Index::new(procs);
+    let mut placeholders = Placeholders::default();
+    for c in 0..logged {
+        let link = decide(c, procs, &index, seg, coverage, &mut placeholders);
+        count(&link, stats);
+        if let Some(p) = procs.get_mut(c) {
+            p.parent = link;
+        }
+    }
+    stats.placeholders += placeholders.made.len() as u64;
+    procs.extend(placeholders.made);
+}
+
+fn count(link: &ParentLink, stats: &mut Stats) {
+    match link {
+        ParentLink::Linked { method, .. } => match method {
+            LinkMethod::Guid => stats.links_guid += 1,
+            LinkMethod::PidTime => stats.links_pid_time += 1,
+            LinkMethod::PidTimeName => stats.links_pid_time_name += 1,
+            LinkMethod::PidPlaceholder => stats.links_pid_placeholder += 1,
+        },
+        ParentLink::Ambiguous { .. } => stats.ambiguous_parents += 1,
+        ParentLink::NotLogged | ParentLink::SelfParent | ParentLink::CycleCut => {
+            stats.unknown_parents += 1
+        }
+    }
+}
+
+/// Lookups over the logged processes.
+struct Index {
+    by_guid: HashMap<String, ProcIdx>,
+    /// (boot, pid) -> processes, in start order.
+    by_pid: HashMap<(usize, u64), Vec<ProcIdx>>,
+    /// (boot, source) pairs for which some exit was logged.
+    exits_logged: HashSet<(usize, Source)>,
+}
+
+impl Index {
+    fn new(procs: &[Process]) -> Self {
+        let mut by_guid = HashMap::new();
+        let mut by_pid: HashMap<(usize, u64), Vec<ProcIdx>> = HashMap::new();
+        let mut exits_logged = HashSet::new();
+        for (i, p) in procs.iter().enumerate() {
+            if let Some(g) = p.info.guid.as_deref().filter(|g| !super::is_null_guid(g)) {
+                by_guid.entry(g.to_ascii_lowercase()).or_insert(i);
+            }
+            if let Some(pid) = p.info.pid {
+                by_pid.entry((p.boot, pid)).or_default().push(i);
+            }
+            if let Some(x) = &p.exit {
+                exits_logged.insert((p.boot, x.source));
+            }
+        }
+        // `procs` is sorted by (boot, start), so each list is in start order already.
+        Index {
+            by_guid,
+            by_pid,
+            exits_logged,
+        }
+    }
+}
+
+/// Placeholders made so far, shared by siblings.
+#[derive(Default)]
+struct Placeholders {
+    made: Vec<Process>,
+    first_index: usize,
+    by_guid: HashMap<String, ProcIdx>,
+    by_pid_name: HashMap<(usize, u64, String), ProcIdx>,
+}
+
+fn decide(
+    c: ProcIdx,
+    procs: &[Process],
+    index: &Index,
+    seg: &Segmented,
+    coverage: &Coverage,
+    ph: &mut Placeholders,
+) -> ParentLink {
+    let Some(child) = procs.get(c) else {
+        return ParentLink::NotLogged;
+    };
+    ph.first_index = procs.len();
+    let info = &child.info;
+    if let Some(pg) = info
+        .parent_guid
+        .as_deref()
+        .filter(|g| !super::is_null_guid(g))
+    {
+        if info
+            .guid
+            .as_deref()
+            .is_some_and(|g| g.eq_ignore_ascii_case(pg))
+        {
+            return ParentLink::SelfParent;
+        }
+        if let Some(&p) = index.by_guid.get(&pg.to_ascii_lowercase()) {
+            return linked(p, LinkMethod::Guid, Confidence::High);
+        }
+        let p = ph.for_guid(pg, child, coverage);
+        return linked(p, LinkMethod::Guid, Confidence::High);
+    }
+    let Some(ppid) = info.parent_pid.filter(|&p| p != 0) else {
+        return ParentLink::NotLogged;
+    };
+    if ppid == info.pid.unwrap_or(u64::MAX) && info.parent_image.is_none() {
+        return ParentLink::SelfParent;
+    }
+    by_pid(c, child, ppid, procs, index, seg, ph)
+}
+
+fn linked(parent: ProcIdx, method: LinkMethod, confidence: Confidence) -> ParentLink {
+    ParentLink::Linked {
+        parent,
+        method,
+        confidence,
+    }
+}
+
+/// A name the child logged for its parent, if it is a real one.
+fn logged_parent_name(info: &ProcessStart) -> Option<&str> {
+    info.parent_image
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && *n != "-")
+}
+
+fn by_pid(
+    c: ProcIdx,
+    child: &Process,
+    ppid: u64,
+    procs: &[Process],
+    index: &Index,
+    seg: &Segmented,
+    ph: &mut Placeholders,
+) -> ParentLink {
+    let name = logged_parent_name(&child.info);
+    let start = child.start;
+    // Live holders of the PID at the child's start, latest first.
+    let mut holders: Vec<ProcIdx> = index
+        .by_pid
+        .get(&(child.boot, ppid))
+        .map(|v| {
+            v.iter()
+                .copied()
+                .filter(|&i| i != c)
+                .filter(|&i| {
+                    procs.get(i).is_some_and(|p| match (p.start, start) {
+                        (Some(ps), Some(cs)) => {
+                            ps <= cs
+                                && !(p.end_reason == EndReason::Exited
+                                    && p.end.is_some_and(|e| e < cs))
+                        }
+                        _ => false,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    holders.sort_by_key(|&i| std::cmp::Reverse(procs.get(i).and_then(|p| p.start)));
+    let Some(&latest) = holders.first() else {
+        return ParentLink::Linked {
+            parent: ph.for_pid(child, ppid, seg),
+            method: LinkMethod::PidPlaceholder,
+            confidence: if name.is_some() || ppid == 4 {
+                Confidence::Medium
+            } else {
+                Confidence::Low
+            },
+        };
+    };
+    let start_of = |i: ProcIdx| procs.get(i).and_then(|p| p.start);
+    if holders.len() > 1 && start_of(holders[0]) == start_of(holders[1]) {
+        return ParentLink::Ambiguous {
+            candidates: holders.iter().copied().take(8).collect(),
+        };
+    }
+    let name_fits = |i: ProcIdx| {
+        name.is_some_and(|n| {
+            procs
+                .get(i)
+                .and_then(|p| p.info.image.as_deref())
+                .is_some_and(|img| super::same_image(n, img))
+        })
+    };
+    match name {
+        Some(_) if name_fits(latest) => linked(latest, LinkMethod::PidTimeName, Confidence::High),
+        Some(_) => match holders.iter().copied().find(|&i| name_fits(i)) {
+            Some(older) => ParentLink::Ambiguous {
+                candidates: vec![latest, older],
+            },
+            None => ParentLink::Linked {
+                parent: ph.for_pid(child, ppid, seg),
+                method: LinkMethod::PidPlaceholder,
+                confidence: Confidence::Medium,
+            },
+        },
+        None => {
+            let exits_logged = child
+                .sources
+                .iter()
+                .any(|s| index.exits_logged.contains(&(child.boot, s.source)));
+            let confidence = if holders.len() == 1 && exits_logged {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            };
+            linked(latest, LinkMethod::PidTime, confidence)
+        }
+    }
+}
+
+impl Placeholders {
+    /// The placeholder for a parent known by its Sysmon GUID.
+    fn for_guid(&mut self, guid: &str, child: &Process, coverage: &Coverage) -> ProcIdx {
+        let key = guid.to_ascii_lowercase();
+        if let Some(&i) = self.by_guid.get(&key) {
+            return i;
+        }
+        // A parent "started" after its child was dated by a clock changed since: no date.
+        let start = super::guid_time(guid).filter(|t| {
+            child
+                .start
+                .is_none_or(|c| *t <= c + chrono::Duration::seconds(2))
+        });
+        let logging_began = child
+            .sources
+            .iter()
+            .filter_map(|s| coverage.get(&s.source))
+            .min()
+            .copied();
+        let origin = if is_kernel(&child.info) {
+            Origin::Kernel
+        } else {
+            match (start, logging_began) {
+                (Some(s), Some(b)) if s < b => Origin::BeforeLogging,
+                (Some(_), Some(_)) => Origin::MissingEvent,
+                _ => Origin::Unseen,
+            }
+        };
+        let i = self.push(child, start, origin, Some(guid.to_string()));
+        self.by_guid.insert(key, i);
+        i
+    }
+
+    /// The placeholder for a parent known only by PID (and maybe name), in the child's boot.
+    fn for_pid(&mut self, child: &Process, ppid: u64, seg: &Segmented) -> ProcIdx {
+        let name = logged_parent_name(&child.info)
+            .map(|n| super::image_name(n).to_ascii_lowercase())
+            .unwrap_or_default();
+        let key = (child.boot, ppid, name);
+        if let Some(&i) = self.by_pid_name.get(&key) {
+            return i;
+        }
+        let boot = seg.boots.get(child.boot);
+        let origin = if ppid == 4 || is_kernel(&child.info) {
+            Origin::Kernel
+        } else if boot.is_some_and(|b| b.processes_captured) {
+            Origin::MissingEvent
+        } else {
+            Origin::Unseen
+        };
+        let start = if origin == Origin::Kernel {
+            boot.and_then(|b| b.start)
+        } else {
+            None
+        };
+        let i = self.push(child, start, origin, None);
+        self.by_pid_name.insert(key, i);
+        i
+    }
+
+    fn push(
+        &mut self,
+        child: &Process,
+        start: Option<DateTime<Utc>>,
+        origin: Origin,
+        guid: Option<String>,
+    ) -> ProcIdx {
+        let c = &child.info;
+        let kernel = origin == Origin::Kernel;
+        let info = ProcessStart {
+            pid: c.parent_pid,
+            guid,
+            image: logged_parent_name(c)
+                .map(str::to_string)
+                .or_else(|| kernel.then(|| "System".to_string())),
+            command_line: c.parent_command_line.clone(),
+            user: c.parent_user.clone().or_else(|| {
+                (child.sources.iter().any(|s| s.source == Source::Security))
+                    .then(|| c.subject_user.clone())
+                    .flatten()
+            }),
+            ..Default::default()
+        };
+        self.made.push(Process {
+            boot: child.boot,
+            start,
+            end: None,
+            end_reason: EndReason::Running,
+            origin,
+            info: Box::new(info),
+            sources: Vec::new(),
+            exit: None,
+            parent: ParentLink::NotLogged,
+            depth: 0,
+        });
+        self.first_index + self.made.len() - 1
+    }
+}
+
+/// The parent is the kernel's System process.
+fn is_kernel(c: &ProcessStart) -> bool {
+    c.parent_pid == Some(4)
+        || c.parent_image
+            .as_deref()
+            .is_some_and(|i| i.trim().eq_ignore_ascii_case("System"))
+}

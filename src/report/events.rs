@@ -2,45 +2,67 @@
 //! people (every log-derived string escaped for the terminal).
 
 use super::csv::CsvWriter;
+use super::json;
 use super::sanitize::for_terminal;
 use crate::model::{Body, Event, Marker};
 use crate::time::format_rfc3339_ms;
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
 use std::io::{self, Write};
+use std::ops::Range;
 use std::sync::Arc;
 
-/// One event as one JSON line (the schema of `docs/events.md`), with the key it sorts by.
+/// Where one event's JSON line is, with the key it sorts by.
 ///
-/// The worker that built the event writes it at once and keeps only this: the events of a large
-/// log take less memory while they wait for the sort, and serialising runs on all threads.
+/// The worker that built the event writes it at once into its unit's buffer (see
+/// [`JsonLines`]) and keeps only this: the events of a large log take less memory while they
+/// wait for the sort, and serialising runs on all threads.
 #[derive(Debug)]
 pub struct JsonLine {
     /// The event's (host, time, record id, file, offset): the order of [`Event::sort_key`].
-    pub key: (String, DateTime<Utc>, u64, Arc<str>, u64),
-    /// The JSON text with its newline.
-    pub json: Vec<u8>,
+    pub key: (Arc<str>, DateTime<Utc>, u64, Arc<str>, u64),
+    /// Which buffer holds the line, once the units' buffers are merged (see [`JsonLines`]).
+    pub buf: usize,
+    /// The line's bytes (with its newline) in that buffer.
+    pub span: Range<usize>,
 }
 
-impl From<Event> for JsonLine {
-    fn from(mut e: Event) -> JsonLine {
-        // Serialising plain data into a Vec cannot fail; an empty line would show it did.
-        let mut json = serde_json::to_vec(&e).unwrap_or_default();
-        json.push(b'\n');
-        let key = (
-            std::mem::take(&mut e.host),
-            e.time,
-            e.record_id,
-            e.file,
-            e.offset,
-        );
-        JsonLine { key, json }
+/// The JSON lines of a unit of work: one buffer for all their text, and each line's key.
+#[derive(Debug, Default)]
+pub struct JsonLines {
+    pub buf: Vec<u8>,
+    pub lines: Vec<JsonLine>,
+    /// Host names seen, shared by the keys: a log repeats a few host names many times.
+    hosts: HashSet<Arc<str>>,
+}
+
+impl JsonLines {
+    /// Write `e` as a line and keep its key.
+    pub fn push(&mut self, e: &Event) {
+        let start = self.buf.len();
+        json::write_event(&mut self.buf, e);
+        self.buf.push(b'\n');
+        let host = match self.hosts.get(e.host.as_str()) {
+            Some(h) => Arc::clone(h),
+            None => {
+                let h: Arc<str> = Arc::from(e.host.as_str());
+                self.hosts.insert(Arc::clone(&h));
+                h
+            }
+        };
+        self.lines.push(JsonLine {
+            key: (host, e.time, e.record_id, Arc::clone(&e.file), e.offset),
+            buf: 0,
+            span: start..self.buf.len(),
+        });
     }
 }
 
-/// Write JSON lines in the order given.
-pub fn write_json_lines(w: &mut dyn Write, lines: &[JsonLine]) -> io::Result<()> {
+/// Write JSON lines in the order given; `bufs` are the buffers their `buf` fields name.
+pub fn write_json_lines(w: &mut dyn Write, bufs: &[Vec<u8>], lines: &[JsonLine]) -> io::Result<()> {
     for l in lines {
-        w.write_all(&l.json)?;
+        let text = bufs.get(l.buf).and_then(|b| b.get(l.span.clone()));
+        w.write_all(text.unwrap_or_default())?;
     }
     Ok(())
 }
@@ -167,10 +189,7 @@ fn csv_row(e: &Event) -> Vec<String> {
 }
 
 fn marker_name(m: &Marker) -> String {
-    serde_json::to_value(m.marker)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    json::marker_str(m.marker).to_string()
 }
 
 /// CSV with a header row.

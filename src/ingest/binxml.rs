@@ -675,7 +675,7 @@ struct Builder {
     attr: Option<Known>,
     /// Text gathered for the innermost open element that captures text.
     text: String,
-    data_name: Option<String>,
+    data_name: Option<Rc<str>>,
     scratch: Vec<u8>,
     /// System text kept in reusable buffers until the record is known to be wanted.
     provider: TextSlot,
@@ -793,7 +793,7 @@ impl Builder {
                     _ => return Err(Unsupported("TimeCreated is not a FILETIME")),
                 }
             }
-            (Ctx::Data, Known::NameAttr) => self.data_name = Some(render(v)?),
+            (Ctx::Data, Known::NameAttr) => self.data_name = Some(Rc::from(render(v)?)),
             _ => {}
         }
         Ok(())
@@ -830,13 +830,13 @@ impl Builder {
         let text = std::mem::take(&mut self.text);
         match f.ctx {
             Ctx::Data => {
-                let name = self.data_name.take().unwrap_or_default();
+                let name = self.data_name.take().unwrap_or_else(|| Rc::from(""));
                 if self.rec.data.capacity() == 0 {
                     self.rec.data.reserve(32);
                 }
                 self.rec.data.push((name, text));
             }
-            Ctx::UserDataInner if !f.has_child => self.rec.data.push((f.name.to_string(), text)),
+            Ctx::UserDataInner if !f.has_child => self.rec.data.push((f.name, text)),
             _ => {}
         }
     }
@@ -915,9 +915,9 @@ fn eval<'a>(
     Ok(None)
 }
 
-fn literal_attribute(b: &mut Builder, attr: Known, text: &str) {
+fn literal_attribute(b: &mut Builder, attr: Known, text: &Rc<str>) {
     match (b.ctx(), attr) {
-        (Ctx::Data, Known::NameAttr) => b.data_name = Some(text.to_string()),
+        (Ctx::Data, Known::NameAttr) => b.data_name = Some(Rc::clone(text)),
         (Ctx::Provider, Known::NameAttr) => b.provider.set(text),
         (Ctx::Provider, Known::GuidAttr) => b.rec.provider_guid = super::raw::normalize_guid(text),
         (Ctx::TimeCreated, Known::SystemTimeAttr) => {

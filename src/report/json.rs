@@ -191,10 +191,21 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        // Eight bytes at a time while there is nothing to escape in them.
+        if let Some(w) = bytes.get(i..i + 8) {
+            let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            if !needs_escape(w) {
+                i += 8;
+                continue;
+            }
+        }
+        i += 1;
         if b >= 0x20 && b != b'"' && b != b'\\' {
             continue;
         }
+        let i = i - 1;
         out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
         start = i + 1;
         match b {
@@ -217,6 +228,17 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
     out.push(b'"');
+}
+
+/// Whether any of the eight bytes is below 0x20, `"` or `\\`.
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte is below n (n <= 0x80) exactly when subtracting n borrows into its high bit while
+    // the byte's own high bit was clear; a byte equal to c is a zero byte of w ^ (c * ONES).
+    let below = |w: u64, n: u64| w.wrapping_sub(n * ONES) & !w & HIGH;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    below(w, 0x20) | zero(w ^ (u64::from(b'"') * ONES)) | zero(w ^ (u64::from(b'\\') * ONES)) != 0
 }
 
 #[cfg(test)]
@@ -336,10 +358,30 @@ mod tests {
     #[test]
     fn every_byte_escapes_as_serde_json_escapes_it() {
         let all: String = (0u32..0x250).filter_map(char::from_u32).collect();
-        for s in [all.as_str(), "", "plain", "\"", "\\", "a\u{0}"] {
+        let long = "C:\\Windows\\System32\\cmd.exe /c \"echo 日本\" \u{1}\u{7f}é ".repeat(9);
+        for s in [
+            all.as_str(),
+            "",
+            "plain",
+            "\"",
+            "\\",
+            "a\u{0}",
+            long.as_str(),
+            "abcdefgh\n",
+        ] {
             let mut mine = Vec::new();
             push_json_str(&mut mine, s);
             assert_eq!(mine, serde_json::to_vec(s).unwrap_or_default(), "{s:?}");
+        }
+        for b in 0u8..=255 {
+            for fill in [b'a', 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']'] {
+                for at in 0..8 {
+                    let mut w = [fill; 8];
+                    w[at] = b;
+                    let want = w.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+                    assert_eq!(needs_escape(u64::from_le_bytes(w)), want, "{w:?}");
+                }
+            }
         }
         for v in [0u64, 9, 10, 99, 100, 12345, u64::MAX] {
             let mut mine = Vec::new();

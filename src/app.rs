@@ -185,7 +185,7 @@ pub fn collect(cfg: &EventsConfig, pool: &rayon::ThreadPool) -> Result<Collected
     pool.install(|| {
         out.events
             .par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        out.lines.par_sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        crate::report::events::sort_lines(&mut out.lines);
     });
     Ok(out)
 }
@@ -282,6 +282,9 @@ fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar, as_lines: bool) -
     }
     let (events, lines) = if as_lines {
         let mut lines = JsonLines::default();
+        // About the size of a process event's line: the buffer rarely has to grow and copy
+        // (pages reserved but never written cost no memory).
+        lines.buf.reserve(ex.events.len().saturating_mul(1024));
         for e in &ex.events {
             lines.push(e);
         }
@@ -308,8 +311,10 @@ fn merge_results(mut results: Vec<UnitResult>, out: &mut Collected) {
     for r in results {
         out.events.extend(r.events);
         let buf = out.json.len();
-        out.lines
-            .extend(r.lines.lines.into_iter().map(|l| JsonLine { buf, ..l }));
+        out.lines.extend(r.lines.lines.into_iter().map(|mut l| {
+            l.buf = buf;
+            l
+        }));
         out.json.push(r.lines.buf);
         out.issues.extend(r.issues);
         out.tally.merge(r.tally);

@@ -7,7 +7,7 @@ use super::sanitize::for_terminal;
 use crate::model::{Body, Event, Marker};
 use crate::time::format_rfc3339_ms;
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::ops::Range;
 use std::sync::Arc;
@@ -25,6 +25,54 @@ pub struct JsonLine {
     pub buf: usize,
     /// The line's bytes (with its newline) in that buffer.
     pub span: Range<usize>,
+    /// The ranks of the host and file names among all lines' (see [`sort_lines`]).
+    ranks: (u32, u32),
+}
+
+/// Sort lines by their key. Host and file names are first replaced by their rank among the
+/// distinct names, so the sort compares numbers, not strings; ranks follow the names' order, so
+/// the result is the same.
+pub fn sort_lines(lines: &mut [JsonLine]) {
+    use rayon::slice::ParallelSliceMut;
+    fn ranks<'a>(names: impl Iterator<Item = &'a Arc<str>>) -> HashMap<Arc<str>, u32> {
+        let mut distinct: HashMap<Arc<str>, u32> = HashMap::new();
+        let mut last: Option<&Arc<str>> = None;
+        for n in names {
+            // Lines of one unit share their file's and hosts' names: no hashing for a repeat.
+            if last.is_some_and(|l| Arc::ptr_eq(l, n)) {
+                continue;
+            }
+            last = Some(n);
+            if !distinct.contains_key(&**n) {
+                distinct.insert(Arc::clone(n), 0);
+            }
+        }
+        let mut sorted: Vec<Arc<str>> = distinct.keys().cloned().collect();
+        sorted.sort_unstable();
+        for (rank, n) in sorted.iter().enumerate() {
+            if let Some(r) = distinct.get_mut(n) {
+                *r = u32::try_from(rank).unwrap_or(u32::MAX);
+            }
+        }
+        distinct
+    }
+    let hosts = ranks(lines.iter().map(|l| &l.key.0));
+    let files = ranks(lines.iter().map(|l| &l.key.3));
+    type Ranked = (Arc<str>, Arc<str>, (u32, u32));
+    let mut last: Option<Ranked> = None;
+    for l in lines.iter_mut() {
+        let ranks = match &last {
+            Some((h, f, r)) if Arc::ptr_eq(h, &l.key.0) && Arc::ptr_eq(f, &l.key.3) => *r,
+            _ => {
+                let host = hosts.get(&l.key.0).copied().unwrap_or_default();
+                let file = files.get(&l.key.3).copied().unwrap_or_default();
+                last = Some((Arc::clone(&l.key.0), Arc::clone(&l.key.3), (host, file)));
+                (host, file)
+            }
+        };
+        l.ranks = ranks;
+    }
+    lines.par_sort_unstable_by_key(|l| (l.ranks.0, l.key.1, l.key.2, l.ranks.1, l.key.4));
 }
 
 /// The JSON lines of a unit of work: one buffer for all their text, and each line's key.
@@ -54,6 +102,7 @@ impl JsonLines {
             key: (host, e.time, e.record_id, Arc::clone(&e.file), e.offset),
             buf: 0,
             span: start..self.buf.len(),
+            ranks: (0, 0),
         });
     }
 }

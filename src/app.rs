@@ -10,7 +10,7 @@ use crate::ingest::integrity::FileFlags;
 use crate::ingest::ReadError;
 use crate::issues::{Issue, IssueKind};
 use crate::model::Event;
-use crate::report::events::JsonLine;
+use crate::report::events::{JsonLine, JsonLines};
 use crate::report::output::{is_broken_pipe, Destination, OutputFile};
 use crate::report::{events as writers, summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -101,8 +101,10 @@ pub fn run(cli: Cli) -> ExitCode {
 pub struct Collected {
     pub events: Vec<Event>,
     /// With JSONL output, events are serialised by the worker that built them and only their
-    /// sort key and text are kept: less memory, and serialising runs in parallel.
+    /// sort key and where its text is are kept: less memory, and serialising runs in
+    /// parallel. `json` holds the text, one buffer per unit of work.
     pub lines: Vec<JsonLine>,
+    pub json: Vec<Vec<u8>>,
     pub issues: Vec<Issue>,
     pub tally: Tally,
     pub files: usize,
@@ -238,7 +240,7 @@ pub fn collect(
     pool.install(|| {
         out.events
             .par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        out.lines.par_sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        crate::report::events::sort_lines(&mut out.lines);
     });
     Ok(out)
 }
@@ -296,7 +298,7 @@ struct UnitResult {
     file: Arc<str>,
     first_chunk: u64,
     events: Vec<Event>,
-    lines: Vec<JsonLine>,
+    lines: JsonLines,
     issues: Vec<Issue>,
     tally: Tally,
     /// Per-chunk summaries of an EVTX unit, for the whole-file checks.
@@ -334,12 +336,16 @@ fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar, as_lines: bool) -
         ));
     }
     let (events, lines) = if as_lines {
-        (
-            Vec::new(),
-            ex.events.into_iter().map(JsonLine::from).collect(),
-        )
+        let mut lines = JsonLines::default();
+        // About the size of a process event's line: the buffer rarely has to grow and copy
+        // (pages reserved but never written cost no memory).
+        lines.buf.reserve(ex.events.len().saturating_mul(1024));
+        for e in &ex.events {
+            lines.push(e);
+        }
+        (Vec::new(), lines)
     } else {
-        (ex.events, Vec::new())
+        (ex.events, JsonLines::default())
     };
     UnitResult {
         file: Arc::clone(&u.input.name),
@@ -359,7 +365,12 @@ fn merge_results(mut results: Vec<UnitResult>, out: &mut Collected) {
     let mut per_file: Vec<(Arc<str>, Vec<ChunkSummary>)> = Vec::new();
     for r in results {
         out.events.extend(r.events);
-        out.lines.extend(r.lines);
+        let buf = out.json.len();
+        out.lines.extend(r.lines.lines.into_iter().map(|mut l| {
+            l.buf = buf;
+            l
+        }));
+        out.json.push(r.lines.buf);
         out.issues.extend(r.issues);
         out.tally.merge(r.tally);
         out.rendered += r.rendered;
@@ -382,7 +393,7 @@ fn merge_results(mut results: Vec<UnitResult>, out: &mut Collected) {
 /// Write events in the configured format (committed by the caller).
 fn write_events(cfg: &EventsConfig, out: &mut OutputFile, c: &Collected) -> std::io::Result<()> {
     match cfg.format {
-        EventsFormat::Jsonl => writers::write_json_lines(out.writer(), &c.lines),
+        EventsFormat::Jsonl => writers::write_json_lines(out.writer(), &c.json, &c.lines),
         EventsFormat::Csv => writers::csv(out.writer(), &c.events, !cfg.csv_raw),
         EventsFormat::Table => writers::table(out.writer(), &c.events),
     }

@@ -19,14 +19,32 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta,
 /// could carry into the next second, minute or even day, so an event would print with a
 /// time later than it happened and could sort after an event that really came after it.
 pub fn format_rfc3339_ms(t: &DateTime<Utc>) -> String {
+    match rfc3339_ms_fixed(t) {
+        Some(b) => String::from_utf8_lossy(&b).into_owned(),
+        None => {
+            let mut s = String::with_capacity(26);
+            // Writing to a String cannot fail.
+            let _ = write_rfc3339_ms(&mut s, t);
+            s
+        }
+    }
+}
+
+/// Appends the text of [`format_rfc3339_ms`] to a byte buffer (the JSONL writer's).
+pub fn push_rfc3339_ms(out: &mut Vec<u8>, t: &DateTime<Utc>) {
+    match rfc3339_ms_fixed(t) {
+        Some(b) => out.extend_from_slice(&b),
+        None => out.extend_from_slice(format_rfc3339_ms(t).as_bytes()),
+    }
+}
+
+/// The common case (years 0000..=9999), digit by digit: this runs twice for every event
+/// written. `None` for other years.
+fn rfc3339_ms_fixed(t: &DateTime<Utc>) -> Option<[u8; 24]> {
     let year = t.year();
     if !(0..=9999).contains(&year) {
-        let mut s = String::with_capacity(26);
-        // Writing to a String cannot fail.
-        let _ = write_rfc3339_ms(&mut s, t);
-        return s;
+        return None;
     }
-    // The common case, digit by digit: this runs twice for every event written.
     let (second, nanos) = match t.nanosecond() {
         n if n >= 1_000_000_000 => (60, n - 1_000_000_000),
         n => (t.second(), n),
@@ -45,7 +63,7 @@ pub fn format_rfc3339_ms(t: &DateTime<Utc>) -> String {
     put(14, 2, t.minute());
     put(17, 2, second);
     put(20, 3, nanos / 1_000_000);
-    String::from_utf8_lossy(&b).into_owned()
+    Some(b)
 }
 
 /// Writes the same text as [`format_rfc3339_ms`] without allocating, for output loops that

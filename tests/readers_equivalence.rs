@@ -76,7 +76,7 @@ fn as_xml_can_carry(mut records: Vec<RawRecord>) -> Vec<RawRecord> {
     };
     for r in &mut records {
         for (k, v) in &mut r.data {
-            map(k);
+            *k = std::rc::Rc::from(windows_text(k));
             map(v);
         }
         for s in [&mut r.provider_name, &mut r.channel, &mut r.computer]

@@ -31,10 +31,10 @@ fn time(text: &str) -> Option<DateTime<Utc>> {
     text.parse().ok()
 }
 
-fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+fn pairs(items: &[(&str, &str)]) -> Vec<(std::rc::Rc<str>, String)> {
     items
         .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .map(|(n, v)| (std::rc::Rc::from(*n), v.to_string()))
         .collect()
 }
 

@@ -38,7 +38,7 @@ impl Fields<'_> {
         let n = self.rec.data.len();
         let at = (0..n)
             .map(|i| (self.cursor + i) % n)
-            .find(|&i| self.rec.data[i].0 == name)?;
+            .find(|&i| &*self.rec.data[i].0 == name)?;
         self.cursor = at + 1;
         let slot = &mut self.rec.data[at];
         let t = slot.1.trim();
@@ -120,7 +120,7 @@ mod tests {
         RawRecord {
             data: fields
                 .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .map(|(a, b)| (std::rc::Rc::from(*a), b.to_string()))
                 .collect(),
             ..Default::default()
         }

@@ -109,6 +109,36 @@ enum Op {
 #[derive(Debug)]
 struct Template {
     ops: Vec<Op>,
+    /// For the usual `EventData` template, nothing but `<Data Name="literal">%n</Data>`
+    /// elements: (name, value index, optional) per `Data`, read without the element walk.
+    data_list: Option<Vec<(Rc<str>, u16, bool)>>,
+}
+
+impl Template {
+    fn new(ops: Vec<Op>) -> Template {
+        let data_list = data_list(&ops);
+        Template { ops, data_list }
+    }
+}
+
+/// The `Data` list of a template that is exactly `<EventData>` followed by
+/// `<Data Name="literal">%n</Data>` elements, one substitution each; `None` for any other shape.
+fn data_list(ops: &[Op]) -> Option<Vec<(Rc<str>, u16, bool)>> {
+    let [Op::Open(_, Known::EventData), Op::CloseStart, body @ .., Op::End] = ops else {
+        return None;
+    };
+    let groups = body.chunks_exact(6);
+    if !groups.remainder().is_empty() {
+        return None;
+    }
+    groups
+        .map(|g| match g {
+            [Op::Open(_, Known::Data), Op::Attr(Known::NameAttr), Op::Text(name), Op::CloseStart, Op::Sub(i, optional), Op::End] => {
+                Some((Rc::clone(name), *i, *optional))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// A bounds-checked little-endian reader over a chunk. Positions are chunk-relative because
@@ -330,7 +360,7 @@ impl<'a> ChunkDecoder<'a> {
                 return Err(Unsupported("template too large"));
             }
         }
-        let t = Rc::new(Template { ops });
+        let t = Rc::new(Template::new(ops));
         self.templates.insert(def, Rc::clone(&t));
         Ok(t)
     }
@@ -447,6 +477,15 @@ impl<'a> ChunkDecoder<'a> {
             let mut cur = Cursor::new(window, d.offset);
             let mut values = self.spare.pop().unwrap_or_default();
             let template = self.fragment(&mut cur, &mut values)?;
+            // `EventData` right under `Event`, as Windows writes it: the Data list is read
+            // directly. The element walk below gives the same fields, more slowly.
+            let under_event = d.frames.last().map(|f| f.ctx) == Some(Ctx::Event);
+            if let (true, Some(list)) = (under_event, &template.data_list) {
+                if builder.data_list(list, &values)? {
+                    self.spare.push(values);
+                    continue;
+                }
+            }
             let saved = std::mem::replace(&mut builder.frames, d.frames);
             let mut inner = Vec::new();
             eval(&template, &values, builder, &mut inner, 0)?;
@@ -675,7 +714,7 @@ struct Builder {
     attr: Option<Known>,
     /// Text gathered for the innermost open element that captures text.
     text: String,
-    data_name: Option<String>,
+    data_name: Option<Rc<str>>,
     scratch: Vec<u8>,
     /// System text kept in reusable buffers until the record is known to be wanted.
     provider: TextSlot,
@@ -793,7 +832,7 @@ impl Builder {
                     _ => return Err(Unsupported("TimeCreated is not a FILETIME")),
                 }
             }
-            (Ctx::Data, Known::NameAttr) => self.data_name = Some(render(v)?),
+            (Ctx::Data, Known::NameAttr) => self.data_name = Some(Rc::from(render(v)?)),
             _ => {}
         }
         Ok(())
@@ -830,15 +869,43 @@ impl Builder {
         let text = std::mem::take(&mut self.text);
         match f.ctx {
             Ctx::Data => {
-                let name = self.data_name.take().unwrap_or_default();
+                let name = self.data_name.take().unwrap_or_else(|| Rc::from(""));
                 if self.rec.data.capacity() == 0 {
                     self.rec.data.reserve(32);
                 }
                 self.rec.data.push((name, text));
             }
-            Ctx::UserDataInner if !f.has_child => self.rec.data.push((f.name.to_string(), text)),
+            Ctx::UserDataInner if !f.has_child => self.rec.data.push((f.name, text)),
             _ => {}
         }
+    }
+
+    /// Add the fields of a [`Template::data_list`] as the element walk would: an empty
+    /// optional value removes its `Data`; every other value is rendered. `false`, with nothing
+    /// added, when a value is a nested fragment (left to the walk).
+    fn data_list(&mut self, list: &[(Rc<str>, u16, bool)], values: &[Value<'_>]) -> Res<bool> {
+        let value = |i: u16| values.get(usize::from(i)).copied().unwrap_or(Value::Null);
+        if list
+            .iter()
+            .any(|&(_, i, _)| matches!(value(i), Value::BinXml(..)))
+        {
+            return Ok(false);
+        }
+        if self.rec.data.capacity() == 0 {
+            self.rec.data.reserve(32);
+        }
+        for (name, i, optional) in list {
+            let v = value(*i);
+            if *optional && is_empty(&v) {
+                continue;
+            }
+            let mut text = String::new();
+            render_into(&v, &mut text, &mut self.scratch)?;
+            self.rec.data.push((Rc::clone(name), text));
+        }
+        self.text.clear();
+        self.data_name = None;
+        Ok(true)
     }
 
     /// The record, with the System text copied out of the reusable buffers.
@@ -915,9 +982,9 @@ fn eval<'a>(
     Ok(None)
 }
 
-fn literal_attribute(b: &mut Builder, attr: Known, text: &str) {
+fn literal_attribute(b: &mut Builder, attr: Known, text: &Rc<str>) {
     match (b.ctx(), attr) {
-        (Ctx::Data, Known::NameAttr) => b.data_name = Some(text.to_string()),
+        (Ctx::Data, Known::NameAttr) => b.data_name = Some(Rc::clone(text)),
         (Ctx::Provider, Known::NameAttr) => b.provider.set(text),
         (Ctx::Provider, Known::GuidAttr) => b.rec.provider_guid = super::raw::normalize_guid(text),
         (Ctx::TimeCreated, Known::SystemTimeAttr) => {

@@ -47,8 +47,18 @@ pub fn finish_file(file: &Arc<str>, mut chunks: Vec<ChunkSummary>) -> Vec<Issue>
     for c in &chunks {
         out.extend(zeroed.chunk(c.chunk_no, c.verdict, file));
         out.extend(dups.begin_chunk(c.chunk_no, c.info.as_ref()));
-        for &(id, offset) in &c.ids {
-            out.extend(dups.see(id, c.chunk_no, offset));
+        let consecutive = c
+            .ids
+            .windows(2)
+            .all(|w| w[0].0.checked_add(1) == Some(w[1].0));
+        let run = match (c.ids.first(), c.ids.last()) {
+            (Some(&(first, _)), Some(&(last, _))) if consecutive => Some((first, last)),
+            _ => None,
+        };
+        if !run.is_some_and(|(first, last)| dups.see_new_run(first, last, c.chunk_no)) {
+            for &(id, offset) in &c.ids {
+                out.extend(dups.see(id, c.chunk_no, offset));
+            }
         }
         out.extend(dups.end_chunk());
     }

@@ -25,6 +25,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Buffer size of the line reader.
@@ -420,7 +421,7 @@ fn check_fields<E: de::Error>(count: usize) -> Result<(), E> {
 // ---------------------------------------------------------------------------------------------
 
 /// `EventData` as (Name, text) pairs in document order.
-struct EventDataJson(Vec<(String, String)>);
+struct EventDataJson(Vec<(Rc<str>, String)>);
 
 /// One `EventData` member's value.
 enum Member {
@@ -509,12 +510,12 @@ fn add_member(
     key: String,
     member: Member,
     names: &mut NameCounts,
-    data: &mut Vec<(String, String)>,
+    data: &mut Vec<(Rc<str>, String)>,
 ) {
     match member {
         Member::Object {
             text: Some(items), ..
-        } if key == "Data" => data.extend(items.into_iter().map(|t| (String::new(), t))),
+        } if key == "Data" => data.extend(items.into_iter().map(|t| (Rc::from(""), t))),
         // `Binary` is its own element in XML, not a Data; so are elements with attributes
         // left over once evtx moved `Name` into the key (`ComplexData`).
         Member::Scalar(_) if key == "Binary" => {}
@@ -523,15 +524,15 @@ fn add_member(
         } => {}
         Member::Scalar(value) => {
             let name = names.resolve(key, 1);
-            data.push((name, value));
+            data.push((Rc::from(name), value));
         }
         Member::Run(items) => {
-            let name = names.resolve(key, items.len());
+            let name: Rc<str> = Rc::from(names.resolve(key, items.len()));
             data.extend(items.into_iter().map(|t| (name.clone(), t)));
         }
         Member::Object { text, .. } => {
             let name = names.resolve(key, 1);
-            data.push((name, text.map(|t| t.concat()).unwrap_or_default()));
+            data.push((Rc::from(name), text.map(|t| t.concat()).unwrap_or_default()));
         }
     }
 }
@@ -572,7 +573,7 @@ fn split_suffix(key: &str) -> Option<(&str, usize)> {
 // ---------------------------------------------------------------------------------------------
 
 /// `UserData`'s leaf elements as (name, text) in document order, as the XML reader gives them.
-struct UserDataJson(Vec<(String, String)>);
+struct UserDataJson(Vec<(Rc<str>, String)>);
 
 impl<'de> Deserialize<'de> for UserDataJson {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -585,7 +586,7 @@ impl<'de> Deserialize<'de> for UserDataJson {
 /// Walks an object's child elements, each with [`Element`], skipping the container's own
 /// attributes and text.
 struct Children<'a> {
-    out: &'a mut Vec<(String, String)>,
+    out: &'a mut Vec<(Rc<str>, String)>,
 }
 
 impl<'de> Visitor<'de> for Children<'_> {
@@ -623,7 +624,7 @@ impl Children<'_> {
 /// One element named `name`: a leaf adds (name, text) to `out`; otherwise its children do.
 struct Element<'a> {
     name: &'a str,
-    out: &'a mut Vec<(String, String)>,
+    out: &'a mut Vec<(Rc<str>, String)>,
 }
 
 impl<'de> DeserializeSeed<'de> for Element<'_> {
@@ -679,7 +680,7 @@ impl<'de> Visitor<'de> for Element<'_> {
             }
         }
         if !children {
-            let label = label.unwrap_or_else(|| self.name.to_owned());
+            let label: Rc<str> = Rc::from(label.as_deref().unwrap_or(self.name));
             if text.is_empty() {
                 self.out.push((label, String::new()));
             } else {
@@ -695,7 +696,7 @@ impl<'de> Visitor<'de> for Element<'_> {
 
 impl Element<'_> {
     fn scalar(self, text: String) {
-        self.out.push((self.name.to_owned(), text));
+        self.out.push((Rc::from(self.name), text));
     }
 }
 
@@ -735,10 +736,10 @@ mod tests {
             .unwrap_or_default()
     }
 
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn pairs(items: &[(&str, &str)]) -> Vec<(Rc<str>, String)> {
         items
             .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .map(|(n, v)| (Rc::from(*n), v.to_string()))
             .collect()
     }
 

@@ -5,6 +5,7 @@
 //! equivalent by comparing `RawRecord`s.
 
 use chrono::{DateTime, Utc};
+use std::rc::Rc;
 
 /// A decoded event record, before it is known whether it matters.
 ///
@@ -29,8 +30,9 @@ pub struct RawRecord {
     /// `System/TimeCreated/@SystemTime`, UTC.
     pub time_created: Option<DateTime<Utc>>,
     /// `EventData/Data` as (Name, text) in document order; unnamed `Data` elements have an
-    /// empty name. For `UserData`, the leaf elements as (element name, text).
-    pub data: Vec<(String, String)>,
+    /// empty name. For `UserData`, the leaf elements as (element name, text). Names are
+    /// shared: the EVTX reader takes them from the template, once per template, not per record.
+    pub data: Vec<(Rc<str>, String)>,
 }
 
 impl RawRecord {
@@ -39,7 +41,7 @@ impl RawRecord {
     pub fn field(&self, name: &str) -> Option<&str> {
         self.data
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| &**n == name)
             .map(|(_, v)| v.as_str())
     }
 

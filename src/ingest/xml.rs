@@ -20,6 +20,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// How much the scanner asks the input for at a time.
@@ -212,7 +213,7 @@ impl SystemText {
     /// in `problems`: the rest of the record is still worth having, but the loss is reported.
     pub(crate) fn into_record(
         self,
-        data: Vec<(String, String)>,
+        data: Vec<(Rc<str>, String)>,
         problems: &mut Vec<String>,
     ) -> RawRecord {
         let provider_guid = checked(self.provider_guid, "Provider Guid", problems, |t| {
@@ -307,8 +308,8 @@ struct Parsed {
     system: SystemText,
     /// `Some` once an `EventData` element was seen, even an empty one: it then wins over
     /// `UserData`.
-    event_data: Option<Vec<(String, String)>>,
-    user_data: Vec<(String, String)>,
+    event_data: Option<Vec<(Rc<str>, String)>>,
+    user_data: Vec<(Rc<str>, String)>,
 }
 
 impl Parsed {
@@ -472,14 +473,14 @@ impl Builder {
                 Ctx::Field(SysField::Computer) => first(&mut system.computer, Some(text)),
                 Ctx::Field(SysField::RecordId) => first(&mut system.record_id, Some(text)),
                 Ctx::Data => {
-                    let value = (windows_text(&frame.label), windows_text(&text));
+                    let value = (Rc::from(windows_text(&frame.label)), windows_text(&text));
                     self.parsed
                         .event_data
                         .get_or_insert_with(Vec::new)
                         .push(value);
                 }
                 Ctx::UserElem if frame.leaf => {
-                    let value = (windows_text(&frame.label), windows_text(&text));
+                    let value = (Rc::from(windows_text(&frame.label)), windows_text(&text));
                     self.parsed.user_data.push(value);
                 }
                 _ => {}
@@ -1282,7 +1283,7 @@ mod tests {
             .first()
             .cloned()
             .unwrap_or_default();
-        let want: Vec<(String, String)> = [
+        let want: Vec<(Rc<str>, String)> = [
             ("SubjectUserSid", "S-1-5-21-1"),
             ("A", "1"),
             ("B", ""),
@@ -1291,7 +1292,7 @@ mod tests {
             ("SubjectUserName", "bob"),
         ]
         .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .map(|(n, v)| (Rc::from(*n), v.to_string()))
         .collect();
         assert_eq!(rec.data, want);
         // EventData, even empty, wins over UserData.

@@ -2,45 +2,116 @@
 //! people (every log-derived string escaped for the terminal).
 
 use super::csv::CsvWriter;
+use super::json;
 use super::sanitize::for_terminal;
 use crate::model::{Body, Event, Marker};
 use crate::time::format_rfc3339_ms;
 use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
+use std::ops::Range;
 use std::sync::Arc;
 
-/// One event as one JSON line (the schema of `docs/events.md`), with the key it sorts by.
+/// Where one event's JSON line is, with the key it sorts by.
 ///
-/// The worker that built the event writes it at once and keeps only this: the events of a large
-/// log take less memory while they wait for the sort, and serialising runs on all threads.
+/// The worker that built the event writes it at once into its unit's buffer (see
+/// [`JsonLines`]) and keeps only this: the events of a large log take less memory while they
+/// wait for the sort, and serialising runs on all threads.
 #[derive(Debug)]
 pub struct JsonLine {
     /// The event's (host, time, record id, file, offset): the order of [`Event::sort_key`].
-    pub key: (String, DateTime<Utc>, u64, Arc<str>, u64),
-    /// The JSON text with its newline.
-    pub json: Vec<u8>,
+    pub key: (Arc<str>, DateTime<Utc>, u64, Arc<str>, u64),
+    /// Which buffer holds the line, once the units' buffers are merged (see [`JsonLines`]).
+    pub buf: usize,
+    /// The line's bytes (with its newline) in that buffer.
+    pub span: Range<usize>,
+    /// The ranks of the host and file names among all lines' (see [`sort_lines`]).
+    ranks: (u32, u32),
 }
 
-impl From<Event> for JsonLine {
-    fn from(mut e: Event) -> JsonLine {
-        // Serialising plain data into a Vec cannot fail; an empty line would show it did.
-        let mut json = serde_json::to_vec(&e).unwrap_or_default();
-        json.push(b'\n');
-        let key = (
-            std::mem::take(&mut e.host),
-            e.time,
-            e.record_id,
-            e.file,
-            e.offset,
-        );
-        JsonLine { key, json }
+/// Sort lines by their key. Host and file names are first replaced by their rank among the
+/// distinct names, so the sort compares numbers, not strings; ranks follow the names' order, so
+/// the result is the same.
+pub fn sort_lines(lines: &mut [JsonLine]) {
+    use rayon::slice::ParallelSliceMut;
+    fn ranks<'a>(names: impl Iterator<Item = &'a Arc<str>>) -> HashMap<Arc<str>, u32> {
+        let mut distinct: HashMap<Arc<str>, u32> = HashMap::new();
+        let mut last: Option<&Arc<str>> = None;
+        for n in names {
+            // Lines of one unit share their file's and hosts' names: no hashing for a repeat.
+            if last.is_some_and(|l| Arc::ptr_eq(l, n)) {
+                continue;
+            }
+            last = Some(n);
+            if !distinct.contains_key(&**n) {
+                distinct.insert(Arc::clone(n), 0);
+            }
+        }
+        let mut sorted: Vec<Arc<str>> = distinct.keys().cloned().collect();
+        sorted.sort_unstable();
+        for (rank, n) in sorted.iter().enumerate() {
+            if let Some(r) = distinct.get_mut(n) {
+                *r = u32::try_from(rank).unwrap_or(u32::MAX);
+            }
+        }
+        distinct
+    }
+    let hosts = ranks(lines.iter().map(|l| &l.key.0));
+    let files = ranks(lines.iter().map(|l| &l.key.3));
+    type Ranked = (Arc<str>, Arc<str>, (u32, u32));
+    let mut last: Option<Ranked> = None;
+    for l in lines.iter_mut() {
+        let ranks = match &last {
+            Some((h, f, r)) if Arc::ptr_eq(h, &l.key.0) && Arc::ptr_eq(f, &l.key.3) => *r,
+            _ => {
+                let host = hosts.get(&l.key.0).copied().unwrap_or_default();
+                let file = files.get(&l.key.3).copied().unwrap_or_default();
+                last = Some((Arc::clone(&l.key.0), Arc::clone(&l.key.3), (host, file)));
+                (host, file)
+            }
+        };
+        l.ranks = ranks;
+    }
+    lines.par_sort_unstable_by_key(|l| (l.ranks.0, l.key.1, l.key.2, l.ranks.1, l.key.4));
+}
+
+/// The JSON lines of a unit of work: one buffer for all their text, and each line's key.
+#[derive(Debug, Default)]
+pub struct JsonLines {
+    pub buf: Vec<u8>,
+    pub lines: Vec<JsonLine>,
+    /// Host names seen, shared by the keys: a log repeats a few host names many times.
+    hosts: HashSet<Arc<str>>,
+}
+
+impl JsonLines {
+    /// Write `e` as a line and keep its key.
+    pub fn push(&mut self, e: &Event) {
+        let start = self.buf.len();
+        json::write_event(&mut self.buf, e);
+        self.buf.push(b'\n');
+        let host = match self.hosts.get(e.host.as_str()) {
+            Some(h) => Arc::clone(h),
+            None => {
+                let h: Arc<str> = Arc::from(e.host.as_str());
+                self.hosts.insert(Arc::clone(&h));
+                h
+            }
+        };
+        self.lines.push(JsonLine {
+            key: (host, e.time, e.record_id, Arc::clone(&e.file), e.offset),
+            buf: 0,
+            span: start..self.buf.len(),
+            ranks: (0, 0),
+        });
     }
 }
 
-/// Write JSON lines in the order given.
-pub fn write_json_lines(w: &mut dyn Write, lines: &[JsonLine]) -> io::Result<()> {
+/// Write JSON lines in the order given; `bufs` are the buffers their `buf` fields name.
+pub fn write_json_lines(w: &mut dyn Write, bufs: &[Vec<u8>], lines: &[JsonLine]) -> io::Result<()> {
     for l in lines {
-        w.write_all(&l.json)?;
+        let text = bufs.get(l.buf).and_then(|b| b.get(l.span.clone()));
+        w.write_all(text.unwrap_or_default())?;
     }
     Ok(())
 }
@@ -167,10 +238,7 @@ fn csv_row(e: &Event) -> Vec<String> {
 }
 
 fn marker_name(m: &Marker) -> String {
-    serde_json::to_value(m.marker)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    json::marker_str(m.marker).to_string()
 }
 
 /// CSV with a header row.

@@ -4,6 +4,7 @@
 
 pub mod csv;
 pub mod events;
+pub mod json;
 pub mod output;
 pub mod sanitize;
 pub mod summary;

@@ -169,7 +169,8 @@ pub enum PendingItem {
     Clear(Channel),
 }
 
-/// The ground truth of one process start, for scoring lineage.
+/// The ground truth of one process start, for scoring lineage. Times are as logged (the
+/// host clock at the time of the start).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TruthProcess {
     pub pid: u32,
@@ -279,6 +280,10 @@ impl Host {
     /// Events queued from now on carry `tag`, so the caller learns their record ids.
     pub fn set_tag(&mut self, tag: Option<u32>) {
         self.tag = tag;
+    }
+
+    pub fn tag(&self) -> Option<u32> {
+        self.tag
     }
 
     pub fn is_running(&self) -> bool {

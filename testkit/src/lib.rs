@@ -17,6 +17,7 @@ pub mod binxml;
 pub mod chunk;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod host;
 pub mod images;
 pub mod logset;

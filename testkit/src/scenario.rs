@@ -443,3 +443,85 @@ fn set_option(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_combine_units() {
+        assert_eq!(parse_duration("1h30m"), Some(Duration::minutes(90)));
+        assert_eq!(parse_duration("2d"), Some(Duration::days(2)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::milliseconds(250)));
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration("99999999999999999999d"), None);
+    }
+
+    #[test]
+    fn quotes_keep_backslashes_and_hashes() {
+        let words = tokenize(r#"+1m cmd.exe <- explorer.exe cmd "C:\a b\c.exe #1" # note"#);
+        let words = words.unwrap();
+        assert_eq!(words.last().map(String::as_str), Some(r"C:\a b\c.exe #1"));
+        assert!(tokenize(r#"x "open"#).is_err());
+    }
+
+    #[test]
+    fn errors_name_their_line() {
+        let err = Scenario::parse("host A\nboot 2024-03-01T08:00:00Z\n+1h frobnicate\n");
+        assert!(matches!(err, Err(ScenarioError::Syntax { line: 3, .. })));
+        let sc = Scenario::parse("boot 2024-03-01T08:00:00Z\n+1h exit nosuch.exe\n").unwrap();
+        assert!(matches!(
+            sc.run(),
+            Err(ScenarioError::Model { line: 2, .. })
+        ));
+        let sc = Scenario::parse("+1h boot\n").unwrap();
+        assert!(matches!(
+            sc.run(),
+            Err(ScenarioError::Syntax { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn a_process_line_reads_its_options() {
+        let sc = Scenario::parse(
+            "sources security-v1\nboot 2024-03-01T08:00:00Z\n\
+             +1h lsass.exe pid 4321 <- cmd.exe image C:\\Users\\Public\\lsass.exe user X\\a \
+             integrity High session 2\n",
+        )
+        .unwrap();
+        assert_eq!(sc.sources.security, Some(SecurityVersion::V1));
+        assert!(!sc.sources.sysmon);
+        let Action::Start { parent, spawn } = &sc.steps[1].action else {
+            panic!("not a start: {:?}", sc.steps[1]);
+        };
+        assert_eq!(parent, "cmd.exe");
+        assert_eq!(spawn.pid, Some(4321));
+        assert_eq!(spawn.image, "C:\\Users\\Public\\lsass.exe");
+        assert_eq!(spawn.integrity, Some(Integrity::High));
+        assert_eq!(spawn.session, Some(2));
+    }
+
+    #[test]
+    fn explicit_pids_force_reuse_and_reject_live_ones() {
+        let sc = Scenario::parse(
+            "boot 2024-03-01T08:00:00Z\n+1m logon alice\n\
+             +1m a.exe pid 1000 <- explorer.exe\n+1m b.exe pid 1000 <- explorer.exe\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            sc.run(),
+            Err(ScenarioError::Model { line: 4, .. })
+        ));
+        let sc = Scenario::parse(
+            "boot 2024-03-01T08:00:00Z\n+1m logon alice\n+1m a.exe pid 1000 <- explorer.exe\n\
+             +1m exit 1000\n+1m b.exe pid 1000 <- explorer.exe\n",
+        )
+        .unwrap();
+        let host = sc.run().unwrap();
+        assert_eq!(
+            host.process(1000).map(|p| p.name()),
+            Some("b.exe".to_string())
+        );
+    }
+}

@@ -64,10 +64,10 @@ impl Host {
                 pid: p.pid,
                 guid: p.guid,
                 image: p.image.clone(),
-                start: p.start,
+                start: p.start + self.clock_offset,
                 parent_pid: parent.pid,
                 parent_guid: parent.guid,
-                parent_start: parent.start,
+                parent_start: parent.start + self.clock_offset,
                 boot: self.boots,
             });
         }

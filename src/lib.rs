@@ -15,5 +15,6 @@ pub mod issues;
 pub mod lineage;
 pub mod model;
 pub mod report;
+#[cfg(feature = "tables")]
 pub mod tables;
 pub mod time;

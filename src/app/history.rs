@@ -79,13 +79,35 @@ pub fn run_processes(a: ProcessesArgs) -> ExitCode {
         .iter()
         .filter(|h| a.host.as_deref().is_none_or(|w| tree::host_matches(h, w)))
         .collect();
-    let written = crate::tables::write_processes(out.writer(), &hosts, format, !a.csv_raw)
-        .and_then(|_| out.commit());
+    let written = write_table(&mut out, &hosts, format, !a.csv_raw).and_then(|_| out.commit());
     status = status.merge(output_status(written));
     status = status.merge(finish_read(issues_out, &collected, read.summary));
     print_lineage_summary(&history, read.summary);
     std::mem::forget((history, collected));
     status
+}
+
+#[cfg(feature = "tables")]
+fn write_table(
+    out: &mut crate::report::output::OutputFile,
+    hosts: &[&lineage::HostHistory],
+    format: TableFormat,
+    neutralise_csv: bool,
+) -> std::io::Result<()> {
+    crate::tables::write_processes(out.writer(), hosts, format, neutralise_csv)
+}
+
+/// Built without polars (`--no-default-features`): the table cannot be written.
+#[cfg(not(feature = "tables"))]
+fn write_table(
+    _out: &mut crate::report::output::OutputFile,
+    _hosts: &[&lineage::HostHistory],
+    _format: TableFormat,
+    _neutralise_csv: bool,
+) -> std::io::Result<()> {
+    Err(std::io::Error::other(
+        "this build has no table support (built without the `tables` feature)",
+    ))
 }
 
 fn format_from_extension(p: &Path) -> Option<TableFormat> {

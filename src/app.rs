@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 mod history;
+mod scan;
 
 /// Chunks per work unit: large files are split so both cores share one file, and a unit's
 /// memory stays at one 64 KiB chunk plus the events it keeps.
@@ -93,6 +94,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Events(args) => run_events(&EventsConfig::from_args(args)),
         Command::Tree(args) => history::run_tree(args),
         Command::Processes(args) => history::run_processes(args),
+        Command::Scan(args) => scan::run_scan(args),
+        Command::Rules(args) => scan::run_rules(args),
     }
 }
 

@@ -25,6 +25,10 @@ pub enum Command {
     Tree(TreeArgs),
     /// Write the process table (one row per process instance) as Parquet, CSV or JSONL.
     Processes(ProcessesArgs),
+    /// Check every process against the core-process baseline and report deviations.
+    Scan(ScanArgs),
+    /// List the baseline rules in effect.
+    Rules(RulesArgs),
 }
 
 /// Options shared by every command that reads logs.
@@ -179,4 +183,70 @@ fn parse_pid(s: &str) -> Result<u64, String> {
         None => t.parse(),
     };
     parsed.map_err(|_| format!("not a process id: {s:?} (decimal, or hex with 0x)"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// The report for a person, grouped by host and boot; log text is escaped.
+    Text,
+    /// One JSON object per finding.
+    Jsonl,
+    /// One row per finding; formula-like cells are neutralised unless --csv-raw.
+    Csv,
+    /// One JSON document with all findings.
+    Json,
+}
+
+fn parse_severity(s: &str) -> Result<crate::baseline::rules::Severity, String> {
+    s.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output format (default: text on a terminal, jsonl otherwise).
+    #[arg(long, short, value_enum)]
+    pub format: Option<ScanFormat>,
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Report only findings at or above this severity (info, low, medium, high, critical).
+    #[arg(long, value_name = "L", default_value = "info", value_parser = parse_severity)]
+    pub min_severity: crate::baseline::rules::Severity,
+    /// Exit with 1 when a finding reaches this severity.
+    #[arg(long, value_name = "L", default_value = "medium", value_parser = parse_severity)]
+    pub fail_on: crate::baseline::rules::Severity,
+    /// Only this host (its current name or any earlier name).
+    #[arg(long, value_name = "H")]
+    pub host: Option<String>,
+    /// Only findings at or after T (UTC unless an offset is given).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only findings at or before T.
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Extra rule files or folders of them (TOML): new rules are added, same ids replace the
+    /// defaults, [[allow]] entries allowlist findings. Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub baseline: Vec<PathBuf>,
+    /// Do not neutralise CSV cells that start like spreadsheet formulas.
+    #[arg(long)]
+    pub csv_raw: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RulesFormat {
+    Text,
+    /// The Markdown of docs/rules.md.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Extra rule files or folders, as for `scan --baseline`.
+    #[arg(long, value_name = "PATH")]
+    pub baseline: Vec<PathBuf>,
+    #[arg(long, short, value_enum, default_value = "text")]
+    pub format: RulesFormat,
 }

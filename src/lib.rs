@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod baseline;
 pub mod cli;
 pub mod discover;
 pub mod exit;

@@ -25,6 +25,10 @@ use std::sync::Arc;
 /// 6005 are logged up to a few minutes after the kernel starts.
 pub const MATCH_TOLERANCE_S: i64 = 300;
 
+/// An unanchored segment joins a boot only if the boot was seen within this many hours
+/// before the segment's first event.
+const MAX_UNSEEN_GAP_H: i64 = 24;
+
 /// A backward time step in record order larger than this becomes a `clock_went_back` note.
 const CLOCK_BACK_NOTE_S: i64 = 60;
 
@@ -83,6 +87,8 @@ struct Segment {
     /// The earliest start embedded in a Sysmon GUID its events name (their own or their
     /// parent's): a process of this boot was alive then, so the boot started before it.
     earliest_guid: Option<DateTime<Utc>>,
+    /// The earliest GUID time of a services/wininit/smss parent named by its events.
+    core_guid: Option<(DateTime<Utc>, usize)>,
 }
 
 impl Segment {
@@ -98,6 +104,18 @@ impl Segment {
     fn push(&mut self, idx: usize, e: &Event) {
         let t = e.time;
         if let Body::Process(p) = &e.body {
+            let core_parent = p.parent_image.as_deref().is_some_and(|i| {
+                let n = super::image_name(i);
+                ["services.exe", "wininit.exe", "smss.exe"]
+                    .iter()
+                    .any(|c| n.eq_ignore_ascii_case(c))
+            });
+            let dated = p.parent_guid.as_deref().and_then(super::guid_time);
+            if let Some(gt) = dated.filter(|gt| core_parent && *gt <= t + Duration::seconds(2)) {
+                if self.core_guid.is_none_or(|(c, _)| gt < c) {
+                    self.core_guid = Some((gt, idx));
+                }
+            }
             let named = [p.guid.as_deref(), p.parent_guid.as_deref()];
             for g in named.into_iter().flatten() {
                 // Only times the clock of the moment agrees with (not after the event).
@@ -118,10 +136,11 @@ impl Segment {
             .min_by_key(|a| (a.basis, a.estimate))
             .map(|a| (a.estimate, a.basis));
         let from_guid = self.guid_anchor.map(|(t, _)| (t, BootBasis::SmssGuidTime));
-        match (from_anchor, from_guid) {
+        let best = match (from_anchor, from_guid) {
             (Some(a), Some(g)) => Some(if a.1 <= g.1 { a } else { g }),
             (a, g) => a.or(g),
-        }
+        };
+        best.or(self.core_guid.map(|(t, _)| (t, BootBasis::CoreGuidTime)))
     }
     fn processes_captured(&self) -> bool {
         self.guid_anchor.is_some()
@@ -363,10 +382,12 @@ fn attach_unanchored(
 ) {
     // Cluster starts, earliest estimate of each anchored cluster, sorted.
     let mut starts: Vec<(DateTime<Utc>, usize)> = Vec::new();
+    let mut last_seen: Vec<Option<DateTime<Utc>>> = vec![None; members.len()];
     for (c, m) in members.iter().enumerate() {
         if let Some(t) = m.iter().filter_map(|&i| est[i]).min() {
             starts.push((t, c));
         }
+        last_seen[c] = m.iter().filter_map(|&i| segs[i].last).max();
     }
     starts.sort();
     for i in 0..segs.len() {
@@ -385,7 +406,10 @@ fn attach_unanchored(
         let same_file_closed = members[c]
             .iter()
             .any(|&m| segs[m].file == segs[i].file && segs[m].closed_at.is_some());
-        if same_file_closed {
+        // Nothing seen of the boot for a day before the segment: without evidence that it
+        // is the same boot (a reboot could be unlogged), it stays a boot of its own.
+        let gap = last_seen[c].is_some_and(|l| first > l + Duration::hours(MAX_UNSEEN_GAP_H));
+        if same_file_closed || gap {
             continue;
         }
         let old = cluster_of[i];
@@ -414,7 +438,7 @@ fn describe(members: &[usize], segs: &[Segment], events: &[Event]) -> BootSessio
         first = min_opt(first, s.first);
         last = max_opt(last, s.last);
         let anchor_events = s.anchors.iter().map(|a| a.event);
-        let guid_event = s.guid_anchor.map(|(_, i)| i);
+        let guid_event = s.guid_anchor.or(s.core_guid).map(|(_, i)| i);
         for i in anchor_events.chain(guid_event).chain(s.closed_at) {
             if let Some(e) = events.get(i) {
                 evidence.push(Provenance::of(e));

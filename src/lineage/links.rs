@@ -128,6 +128,17 @@ fn decide(
         if let Some(&p) = index.by_guid.get(&pg.to_ascii_lowercase()) {
             return linked(p, LinkMethod::Guid, Confidence::High);
         }
+        // The parent may be logged by Security only (no GUID there): the PID, the name and
+        // the time must all agree.
+        if let Some(ppid) = info.parent_pid.filter(|&p| p != 0) {
+            if let link @ ParentLink::Linked {
+                method: LinkMethod::PidTimeName,
+                ..
+            } = by_pid(c, child, ppid, procs, index, seg, ph, false)
+            {
+                return link;
+            }
+        }
         let p = ph.for_guid(pg, child, coverage);
         return linked(p, LinkMethod::Guid, Confidence::High);
     }
@@ -137,7 +148,7 @@ fn decide(
     if ppid == info.pid.unwrap_or(u64::MAX) && info.parent_image.is_none() {
         return ParentLink::SelfParent;
     }
-    by_pid(c, child, ppid, procs, index, seg, ph)
+    by_pid(c, child, ppid, procs, index, seg, ph, true)
 }
 
 fn linked(parent: ProcIdx, method: LinkMethod, confidence: Confidence) -> ParentLink {
@@ -153,9 +164,12 @@ fn logged_parent_name(info: &ProcessStart) -> Option<&str> {
     info.parent_image
         .as_deref()
         .map(str::trim)
-        .filter(|n| !n.is_empty() && *n != "-")
+        .filter(|n| !n.is_empty() && *n != "-" && *n != "?")
 }
 
+/// The link by PID and time; without `make_placeholder`, "no logged process fits" is
+/// `NotLogged` and nothing is created.
+#[allow(clippy::too_many_arguments)]
 fn by_pid(
     c: ProcIdx,
     child: &Process,
@@ -164,6 +178,7 @@ fn by_pid(
     index: &Index,
     seg: &Segmented,
     ph: &mut Placeholders,
+    make_placeholder: bool,
 ) -> ParentLink {
     let name = logged_parent_name(&child.info);
     let start = child.start;
@@ -190,6 +205,9 @@ fn by_pid(
         .unwrap_or_default();
     holders.sort_by_key(|&i| std::cmp::Reverse(procs.get(i).and_then(|p| p.start)));
     let Some(&latest) = holders.first() else {
+        if !make_placeholder {
+            return ParentLink::NotLogged;
+        }
         return ParentLink::Linked {
             parent: ph.for_pid(child, ppid, seg),
             method: LinkMethod::PidPlaceholder,
@@ -220,6 +238,7 @@ fn by_pid(
             Some(older) => ParentLink::Ambiguous {
                 candidates: vec![latest, older],
             },
+            None if !make_placeholder => ParentLink::NotLogged,
             None => ParentLink::Linked {
                 parent: ph.for_pid(child, ppid, seg),
                 method: LinkMethod::PidPlaceholder,

@@ -127,6 +127,10 @@ pub enum BootBasis {
     MasterSmss,
     /// The master smss was not logged, but a child's ParentProcessGuid dates it.
     SmssGuidTime,
+    /// Nothing of the boot's start was logged, but an event names services.exe, wininit.exe
+    /// or smss.exe as its parent, and that parent's GUID dates it (they start seconds after
+    /// boot).
+    CoreGuidTime,
     /// Security 4608 / EventLog 6005: the log service started (the boot was before this).
     LogStarted,
     /// EventLog 6013 uptime subtracted from its time.
@@ -141,6 +145,7 @@ impl BootBasis {
             BootBasis::KernelStart => "kernel_start",
             BootBasis::MasterSmss => "master_smss",
             BootBasis::SmssGuidTime => "smss_guid_time",
+            BootBasis::CoreGuidTime => "core_guid_time",
             BootBasis::LogStarted => "log_started",
             BootBasis::Uptime => "uptime",
             BootBasis::NotCaptured => "not_captured",

@@ -4,8 +4,10 @@
 
 pub mod csv;
 pub mod events;
+pub mod findings;
 pub mod json;
 pub mod output;
+pub mod rules;
 pub mod sanitize;
 pub mod summary;
 pub mod tree;

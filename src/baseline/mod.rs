@@ -1,0 +1,675 @@
+//! The rebuilt history checked against the core-process baseline: pure functions from
+//! [`History`] and [`Baseline`] to [`Finding`]s.
+//!
+//! Every check says whether the data supports it. A parent the logs never name raises no
+//! wrong-parent finding; a parent found by PID alone with medium confidence lowers the
+//! severity one step; timing checks run only when the boot's start is known; must-exit checks
+//! only when that log records exits. Each finding carries the coverage facts behind it.
+
+pub mod names;
+pub mod rules;
+
+use crate::lineage::{
+    forest, BootSession, History, HostHistory, LinkMethod, NoteKind, Origin, ParentLink, ProcIdx,
+    Process, Provenance,
+};
+use crate::model::Source;
+use chrono::{DateTime, Utc};
+use names::{directory, glob_match, image_matches, lookalike, user_class};
+use rules::{Allow, Baseline, Check, Rule, Severity};
+use serde::Serialize;
+
+/// One deviation from the baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub rule: String,
+    pub severity: Severity,
+    pub title: String,
+    pub technique: String,
+    pub host: String,
+    /// Boot number within the host (as `lineage tree --boot N`).
+    pub boot: usize,
+    #[serde(serialize_with = "crate::lineage::ser_opt_time")]
+    pub boot_start: Option<DateTime<Utc>>,
+    /// When the anomalous process started.
+    #[serde(serialize_with = "crate::lineage::ser_time")]
+    pub time: DateTime<Utc>,
+    /// Seconds from the boot's start (absent when the boot's start was not captured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_boot_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_line: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_pid: Option<u64>,
+    /// How the parent was found (`guid`, `pid_time_name`, ...).
+    pub parent_link: &'static str,
+    /// Root-to-parent names, then the process itself.
+    pub ancestry: String,
+    /// The record(s) of the anomalous process (first = the one to open).
+    pub evidence: Vec<Evidence>,
+    /// One line: what is wrong and what was expected.
+    pub explanation: String,
+    pub coverage: Coverage,
+    /// The first record id, for sorting and the JSONL `record_id` field.
+    pub record_id: u64,
+    pub file: String,
+}
+
+/// A record behind a finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    pub file: String,
+    pub channel: &'static str,
+    pub event_id: u32,
+    pub record_id: u64,
+}
+
+impl Evidence {
+    fn of(p: &Provenance) -> Self {
+        Evidence {
+            file: p.file.to_string(),
+            channel: match p.source {
+                Source::Sysmon => "Microsoft-Windows-Sysmon/Operational",
+                Source::Security => "Security",
+                Source::System => "System",
+            },
+            event_id: p.event_id,
+            record_id: p.record_id,
+        }
+    }
+}
+
+/// What the data behind a finding covers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    /// Some log recorded the boot's start.
+    pub boot_start_captured: bool,
+    /// The boot's first processes are in the logs.
+    pub boot_processes_logged: bool,
+    /// The parent's own start event is in the logs.
+    pub parent_logged: bool,
+    /// A log was cleared during this boot (1102 / 104).
+    pub log_cleared_in_boot: bool,
+    /// The clock was changed or went back during this boot.
+    pub clock_changed_in_boot: bool,
+}
+
+/// Run every enabled rule over the history; allowlisted findings are dropped.
+pub fn scan(history: &History, baseline: &Baseline) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for host in &history.hosts {
+        let ctx = HostCtx::new(host);
+        for rule in baseline.enabled() {
+            check_rule(&ctx, rule, &mut out);
+        }
+    }
+    out.retain(|f| !baseline.allow.iter().any(|a| allows(a, f, history)));
+    out.sort_by(|a, b| {
+        (&a.host, a.boot, a.time, &a.rule, a.pid).cmp(&(&b.host, b.boot, b.time, &b.rule, b.pid))
+    });
+    out
+}
+
+/// What the checks of one host share.
+struct HostCtx<'a> {
+    host: &'a HostHistory,
+    children: Vec<Vec<ProcIdx>>,
+    /// Exit times per (boot, source), sorted.
+    exit_times: std::collections::HashMap<(usize, Source), Vec<DateTime<Utc>>>,
+}
+
+impl<'a> HostCtx<'a> {
+    fn new(host: &'a HostHistory) -> Self {
+        let mut exit_times: std::collections::HashMap<(usize, Source), Vec<DateTime<Utc>>> =
+            std::collections::HashMap::new();
+        for p in &host.processes {
+            if let (Some(x), Some(t)) = (&p.exit, p.end) {
+                exit_times.entry((p.boot, x.source)).or_default().push(t);
+            }
+        }
+        for v in exit_times.values_mut() {
+            v.sort_unstable();
+        }
+        HostCtx {
+            host,
+            children: forest::children(&host.processes),
+            exit_times,
+        }
+    }
+    /// Did this log record any exit in this boot between `from` and `to`?
+    fn exits_logged_between(
+        &self,
+        boot: usize,
+        source: Source,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> bool {
+        self.exit_times.get(&(boot, source)).is_some_and(|v| {
+            let i = v.partition_point(|t| *t < from);
+            v.get(i).is_some_and(|t| *t <= to)
+        })
+    }
+    fn procs(&self) -> &'a [Process] {
+        &self.host.processes
+    }
+    fn boot(&self, p: &Process) -> Option<&'a BootSession> {
+        self.host.boots.get(p.boot)
+    }
+    fn parent(&self, p: &Process) -> Option<(&'a Process, LinkMethod, crate::lineage::Confidence)> {
+        match &p.parent {
+            ParentLink::Linked {
+                parent,
+                method,
+                confidence,
+            } => self
+                .procs()
+                .get(*parent)
+                .map(|pp| (pp, *method, *confidence)),
+            _ => None,
+        }
+    }
+    /// Logged processes whose name is in `names`.
+    fn named<'n>(
+        &'n self,
+        names: &'n [String],
+    ) -> impl Iterator<Item = (ProcIdx, &'a Process)> + 'n {
+        self.procs()
+            .iter()
+            .enumerate()
+            .filter(move |(_, p)| p.origin == Origin::Logged && is_named(p, names))
+    }
+}
+
+fn is_named(p: &Process, names: &[String]) -> bool {
+    p.info
+        .image
+        .as_deref()
+        .is_some_and(|img| names.iter().any(|n| image_matches(n, img)))
+}
+
+fn check_rule(ctx: &HostCtx<'_>, rule: &Rule, out: &mut Vec<Finding>) {
+    match &rule.check {
+        Check::Parent {
+            processes,
+            parents,
+            benign_parents,
+        } => {
+            for (i, p) in ctx.named(processes) {
+                check_parent(ctx, rule, i, p, parents, benign_parents, out);
+            }
+        }
+        Check::Path {
+            processes,
+            directories,
+        } => {
+            for (i, p) in ctx.named(processes) {
+                let Some(img) = p.info.image.as_deref().filter(|i| i.contains('\\')) else {
+                    continue;
+                };
+                let dir = directory(img);
+                let ok = directories
+                    .iter()
+                    .any(|d| glob_match(&crate::lineage::normalised_path(d), &dir));
+                if !ok {
+                    let why = format!(
+                        "{} runs from {dir}\\, expected {}",
+                        p.name(),
+                        directories.join(" or ")
+                    );
+                    out.push(finding(ctx, rule, i, rule.severity, why));
+                }
+            }
+        }
+        Check::Lookalike {
+            processes,
+            known_good,
+        } => check_lookalike(ctx, rule, processes, known_good, out),
+        Check::OriginalName { processes } => {
+            for (i, p) in ctx.named(processes) {
+                let Some(orig) = p.info.original_file_name.as_deref() else {
+                    continue;
+                };
+                if !orig.trim().eq_ignore_ascii_case(p.name()) && !orig.trim().is_empty() {
+                    let why = format!("the binary of {} says it is {orig}", p.name());
+                    out.push(finding(ctx, rule, i, rule.severity, why));
+                }
+            }
+        }
+        Check::User { processes, users } => {
+            for (i, p) in ctx.named(processes) {
+                let Some(class) = user_class(p.info.user.as_deref(), p.info.user_sid.as_deref())
+                else {
+                    continue;
+                };
+                if !users.contains(&class) {
+                    let want: Vec<&str> = users.iter().map(|u| u.as_str()).collect();
+                    let why = format!(
+                        "{} runs as {} ({}), expected {}",
+                        p.name(),
+                        p.info.user.as_deref().unwrap_or("?"),
+                        class.as_str(),
+                        want.join(" or ")
+                    );
+                    out.push(finding(ctx, rule, i, rule.severity, why));
+                }
+            }
+        }
+        Check::Session {
+            processes,
+            sessions,
+        } => {
+            for (i, p) in ctx.named(processes) {
+                if let Some(s) = p.info.session.filter(|s| !sessions.contains(s)) {
+                    let why = format!(
+                        "{} in session {s}, expected session {:?}",
+                        p.name(),
+                        sessions
+                    );
+                    out.push(finding(ctx, rule, i, rule.severity, why));
+                }
+            }
+        }
+        Check::Instances {
+            processes,
+            max_alive,
+        } => check_instances(ctx, rule, processes, *max_alive, out),
+        Check::StartAfterBoot {
+            processes,
+            max_seconds,
+        } => {
+            for (i, p) in ctx.named(processes) {
+                let (Some(bs), Some(s)) = (ctx.boot(p).and_then(|b| b.start), p.start) else {
+                    continue;
+                };
+                let after = (s - bs).num_seconds();
+                if after > *max_seconds as i64 {
+                    let why = format!(
+                        "{} started {} after boot, expected within {max_seconds} s",
+                        p.name(),
+                        human(after)
+                    );
+                    out.push(finding(ctx, rule, i, rule.severity, why));
+                }
+            }
+        }
+        Check::StartAfterParent {
+            processes,
+            max_seconds,
+        } => {
+            for (i, p) in ctx.named(processes) {
+                let Some((parent, _, _)) = ctx.parent(p) else {
+                    continue;
+                };
+                let (Some(ps), Some(s)) = (parent.start, p.start) else {
+                    continue;
+                };
+                let after = (s - ps).num_seconds();
+                if after > *max_seconds as i64 {
+                    let why = format!(
+                        "{} started {} after its parent {}, expected within {max_seconds} s",
+                        p.name(),
+                        human(after),
+                        parent.name()
+                    );
+                    out.push(finding(ctx, rule, i, rule.severity, why));
+                }
+            }
+        }
+        Check::MustExit {
+            processes,
+            parents,
+            max_seconds,
+        } => check_must_exit(ctx, rule, processes, parents, *max_seconds, out),
+        Check::CommandLine {
+            processes,
+            patterns,
+            benign_parents,
+        } => {
+            for (i, p) in ctx.named(processes) {
+                let Some(cmd) = p.info.command_line.as_deref() else {
+                    continue;
+                };
+                let benign = ctx
+                    .parent(p)
+                    .and_then(|(pp, _, _)| pp.info.image.as_deref())
+                    .is_some_and(|img| benign_parents.iter().any(|b| image_matches(b, img)));
+                if benign {
+                    continue;
+                }
+                if !patterns.iter().any(|pat| glob_match(pat, cmd)) {
+                    let why = format!(
+                        "{} command line does not match {}",
+                        p.name(),
+                        patterns.join(" | ")
+                    );
+                    out.push(finding(ctx, rule, i, rule.severity, why));
+                }
+            }
+        }
+        Check::Children {
+            parents,
+            allowed,
+            forbidden,
+        } => check_children(ctx, rule, parents, allowed, forbidden, out),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_parent(
+    ctx: &HostCtx<'_>,
+    rule: &Rule,
+    i: ProcIdx,
+    p: &Process,
+    parents: &[String],
+    benign: &[String],
+    out: &mut Vec<Finding>,
+) {
+    let Some((parent, method, confidence)) = ctx.parent(p) else {
+        return;
+    };
+    // A parent the logs never name (no image in its own event nor in the child's) is not
+    // evidence of a wrong parent.
+    let Some(pimg) = parent
+        .info
+        .image
+        .as_deref()
+        .filter(|i| !matches!(i.trim(), "" | "?" | "-"))
+    else {
+        return;
+    };
+    if parents.iter().any(|n| image_matches(n, pimg))
+        || benign.iter().any(|b| image_matches(b, pimg))
+    {
+        return;
+    }
+    let weak =
+        matches!(method, LinkMethod::PidTime) && confidence < crate::lineage::Confidence::High;
+    let severity = if weak {
+        rule.severity.lower()
+    } else {
+        rule.severity
+    };
+    let how = if weak {
+        " (parent found by PID and time only)"
+    } else {
+        ""
+    };
+    let why = format!(
+        "{} started by {}{how}, expected {}",
+        p.name(),
+        display_image(pimg),
+        parents.join(" or ")
+    );
+    out.push(finding(ctx, rule, i, severity, why));
+}
+
+fn check_lookalike(
+    ctx: &HostCtx<'_>,
+    rule: &Rule,
+    cores: &[String],
+    known_good: &[String],
+    out: &mut Vec<Finding>,
+) {
+    for (i, p) in ctx.procs().iter().enumerate() {
+        if p.origin != Origin::Logged {
+            continue;
+        }
+        let Some(img) = p.info.image.as_deref() else {
+            continue;
+        };
+        let name = crate::lineage::image_name(img);
+        if known_good
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(name.trim()))
+        {
+            continue;
+        }
+        if let Some((core, why)) = cores
+            .iter()
+            .find_map(|c| lookalike(name, c).map(|w| (c, w)))
+        {
+            let why = format!("{name:?} looks like {core}: {why}");
+            out.push(finding(ctx, rule, i, rule.severity, why));
+        }
+    }
+}
+
+fn check_instances(
+    ctx: &HostCtx<'_>,
+    rule: &Rule,
+    names: &[String],
+    max: u32,
+    out: &mut Vec<Finding>,
+) {
+    let procs = ctx.procs();
+    for name in names {
+        let one = std::slice::from_ref(name);
+        let all: Vec<ProcIdx> = (0..procs.len())
+            .filter(|&j| is_named(&procs[j], one))
+            .collect();
+        for &i in &all {
+            let p = &procs[i];
+            let Some(start) = p.start.filter(|_| p.origin == Origin::Logged) else {
+                continue;
+            };
+            let others: Vec<&Process> = all
+                .iter()
+                .filter(|&&j| j != i && procs[j].boot == p.boot)
+                .map(|&j| &procs[j])
+                .filter(|o| o.start.is_none_or(|s| s < start) && o.end.is_none_or(|e| e > start))
+                .collect();
+            if others.len() as u64 + 1 > u64::from(max) {
+                let alive = others.first().map_or_else(String::new, |o| {
+                    format!(
+                        " while {} (pid {}) was alive",
+                        o.name(),
+                        o.info.pid.map_or("?".to_string(), |x| x.to_string())
+                    )
+                });
+                let why = format!(
+                    "another {} started{alive}; expected {max} per boot",
+                    p.name()
+                );
+                out.push(finding(ctx, rule, i, rule.severity, why));
+            }
+        }
+    }
+}
+
+fn check_must_exit(
+    ctx: &HostCtx<'_>,
+    rule: &Rule,
+    names: &[String],
+    parents: &[String],
+    max: u64,
+    out: &mut Vec<Finding>,
+) {
+    for (i, p) in ctx.named(names) {
+        if !parents.is_empty() {
+            let parent_ok = ctx
+                .parent(p)
+                .and_then(|(pp, _, _)| pp.info.image.as_deref())
+                .is_some_and(|img| parents.iter().any(|n| image_matches(n, img)));
+            if !parent_ok {
+                continue;
+            }
+        }
+        let Some(start) = p.start else { continue };
+        let lived = match (p.exit.as_ref(), p.end) {
+            (Some(_), Some(end)) => (end - start).num_seconds(),
+            _ => {
+                // Exit auditing (and Sysmon's service) start late in a boot: a missing exit
+                // means something only if the log recorded exits before this process began.
+                let logged = p.sources.iter().any(|s| {
+                    ctx.exits_logged_between(p.boot, s.source, DateTime::<Utc>::MIN_UTC, start)
+                });
+                let seen_until = ctx.boot(p).map(|b| b.end.unwrap_or(b.last_seen));
+                match seen_until {
+                    Some(t) if logged => (t - start).num_seconds(),
+                    _ => continue,
+                }
+            }
+        };
+        if lived > max as i64 {
+            let state = if p.exit.is_some() {
+                "exited after"
+            } else {
+                "still running after"
+            };
+            let why = format!(
+                "{} {state} {}, expected to exit within {max} s",
+                p.name(),
+                human(lived)
+            );
+            out.push(finding(ctx, rule, i, rule.severity, why));
+        }
+    }
+}
+
+fn check_children(
+    ctx: &HostCtx<'_>,
+    rule: &Rule,
+    parents: &[String],
+    allowed: &[String],
+    forbidden: &[String],
+    out: &mut Vec<Finding>,
+) {
+    let procs = ctx.procs();
+    for (pi, parent) in procs.iter().enumerate() {
+        if !is_named(parent, parents) {
+            continue;
+        }
+        for &c in ctx.children.get(pi).map(Vec::as_slice).unwrap_or(&[]) {
+            let child = &procs[c];
+            if child.origin != Origin::Logged {
+                continue;
+            }
+            let Some(img) = child.info.image.as_deref() else {
+                continue;
+            };
+            let not_allowed = !allowed.is_empty() && !allowed.iter().any(|a| image_matches(a, img));
+            let banned = forbidden.iter().any(|f| image_matches(f, img));
+            if not_allowed || banned {
+                let why = format!("{} started {}", parent.name(), display_image(img));
+                out.push(finding(ctx, rule, c, rule.severity, why));
+            }
+        }
+    }
+}
+
+/// Build a finding about process `i`.
+fn finding(
+    ctx: &HostCtx<'_>,
+    rule: &Rule,
+    i: ProcIdx,
+    severity: Severity,
+    explanation: String,
+) -> Finding {
+    let procs = ctx.procs();
+    let p = &procs[i];
+    let boot = ctx.boot(p);
+    let parent = ctx.parent(p).map(|(pp, _, _)| pp);
+    let notes_in_boot = |k: &[NoteKind]| {
+        ctx.host
+            .notes
+            .iter()
+            .any(|n| n.boot == p.boot && k.contains(&n.kind))
+    };
+    let time = p.start.unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let first = p.sources.first();
+    let mut ancestry = forest::ancestry_text(procs, i, 32);
+    if !ancestry.is_empty() {
+        ancestry.push_str(" > ");
+    }
+    ancestry.push_str(p.name());
+    Finding {
+        rule: rule.id.clone(),
+        severity,
+        title: rule.title.clone(),
+        technique: rule.technique.clone(),
+        host: ctx.host.name.clone(),
+        boot: boot.map_or(0, |b| b.number),
+        boot_start: boot.and_then(|b| b.start),
+        time,
+        since_boot_s: boot
+            .and_then(|b| b.start)
+            .and_then(|bs| p.start.map(|s| (s - bs).num_milliseconds() as f64 / 1000.0)),
+        image: p.info.image.clone(),
+        pid: p.info.pid,
+        guid: p.info.guid.clone(),
+        user: p.info.user.clone(),
+        command_line: p.info.command_line.clone(),
+        parent_image: parent.and_then(|pp| pp.info.image.clone()),
+        parent_pid: p.info.parent_pid,
+        parent_link: p.parent.state(),
+        ancestry,
+        evidence: p
+            .sources
+            .iter()
+            .chain(p.exit.iter())
+            .map(Evidence::of)
+            .collect(),
+        explanation,
+        coverage: Coverage {
+            boot_start_captured: boot.is_some_and(|b| b.captured),
+            boot_processes_logged: boot.is_some_and(|b| b.processes_captured),
+            parent_logged: parent.is_some_and(|pp| pp.origin == Origin::Logged),
+            log_cleared_in_boot: notes_in_boot(&[NoteKind::LogCleared]),
+            clock_changed_in_boot: notes_in_boot(&[NoteKind::TimeChanged, NoteKind::ClockWentBack]),
+        },
+        record_id: first.map_or(0, |s| s.record_id),
+        file: first.map_or_else(String::new, |s| s.file.to_string()),
+    }
+}
+
+/// Does an allowlist entry cover this finding?
+fn allows(a: &Allow, f: &Finding, h: &History) -> bool {
+    let opt = |pat: &Option<String>, value: Option<&str>| {
+        pat.as_deref()
+            .is_none_or(|p| value.is_some_and(|v| glob_match(p, v) || image_matches(p, v)))
+    };
+    let host_ok = a.host.as_deref().is_none_or(|pat| {
+        h.hosts.iter().find(|x| x.name == f.host).is_some_and(|x| {
+            x.aliases
+                .iter()
+                .chain(std::iter::once(&x.name))
+                .any(|n| glob_match(pat, n))
+        })
+    });
+    glob_match(&a.rule, &f.rule)
+        && host_ok
+        && opt(&a.image, f.image.as_deref())
+        && opt(&a.parent, f.parent_image.as_deref())
+        && a.command_line
+            .as_deref()
+            .is_none_or(|p| f.command_line.as_deref().is_some_and(|c| glob_match(p, c)))
+}
+
+fn display_image(img: &str) -> &str {
+    img.trim()
+}
+
+/// `95 s`, `12 min`, `3.5 h`, `2.0 d`.
+pub fn human(secs: i64) -> String {
+    let s = secs.abs();
+    let sign = if secs < 0 { "-" } else { "" };
+    if s < 120 {
+        format!("{sign}{s} s")
+    } else if s < 7200 {
+        format!("{sign}{} min", s / 60)
+    } else if s < 172_800 {
+        format!("{sign}{:.1} h", s as f64 / 3600.0)
+    } else {
+        format!("{sign}{:.1} d", s as f64 / 86_400.0)
+    }
+}

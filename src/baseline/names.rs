@@ -1,0 +1,238 @@
+//! Names, paths, accounts and patterns, compared the way the rules need.
+
+use super::rules::UserClass;
+
+/// `*` and `?` wildcards, ASCII case-insensitive, iterative (no backtracking blow-up: the
+/// classic two-pointer match is linear in practice and never recursive).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().flat_map(char::to_lowercase).collect();
+    let t: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi.min(p.len())..].iter().all(|&c| c == '*')
+}
+
+/// A rule's name or path entry matches a process image: entries with a backslash or a
+/// wildcard are path patterns (after normalising), others are bare file names.
+pub fn image_matches(entry: &str, image: &str) -> bool {
+    if entry.contains('\\') || entry.contains('*') || entry.contains('?') {
+        glob_match(
+            &crate::lineage::normalised_path(entry),
+            &crate::lineage::normalised_path(image),
+        )
+    } else {
+        crate::lineage::image_name(image.trim()).eq_ignore_ascii_case(entry)
+    }
+}
+
+/// The directory part of a normalised path (`c:\windows\system32\x.exe` -> `c:\windows\system32`).
+pub fn directory(image: &str) -> String {
+    let p = crate::lineage::normalised_path(image);
+    match p.rfind('\\') {
+        Some(i) => p.get(..i).unwrap_or("").to_string(),
+        None => String::new(),
+    }
+}
+
+/// The class of an account, from its SID when logged, else from its name.
+pub fn user_class(user: Option<&str>, sid: Option<&str>) -> Option<UserClass> {
+    match sid.map(str::trim) {
+        Some("S-1-5-18") => return Some(UserClass::System),
+        Some("S-1-5-19") => return Some(UserClass::LocalService),
+        Some("S-1-5-20") => return Some(UserClass::NetworkService),
+        Some(s) if s.starts_with("S-1-5-21-") => return Some(UserClass::Person),
+        _ => {}
+    }
+    let u = user?.trim().to_lowercase();
+    let name = u.rsplit('\\').next().unwrap_or(&u);
+    let class = match name {
+        "system" | "système" | "sistema" | "local system" => UserClass::System,
+        "local service" | "localservice" | "lokaler dienst" => UserClass::LocalService,
+        "network service" | "networkservice" | "netzwerkdienst" => UserClass::NetworkService,
+        // Machine accounts (`DOMAIN\HOST$`) are SYSTEM acting on the network.
+        n if n.ends_with('$') => UserClass::System,
+        "" | "-" => return None,
+        _ => UserClass::Person,
+    };
+    Some(class)
+}
+
+/// Why `name` looks like `core` without being it, if it does.
+pub fn lookalike(name: &str, core: &str) -> Option<String> {
+    let raw = name;
+    let lower = name.to_lowercase();
+    let core_l = core.to_lowercase();
+    if lower == core_l {
+        return None;
+    }
+    if let Some(c) = raw.chars().find(|c| is_hiding_char(*c)) {
+        let bare: String = lower.chars().filter(|c| !is_hiding_char(*c)).collect();
+        if bare == core_l || folded(&bare) == folded(&core_l) {
+            return Some(format!("hides U+{:04X} in the name", c as u32));
+        }
+    }
+    let trimmed = lower.trim_end_matches([' ', '.']);
+    if trimmed != lower && trimmed == core_l {
+        return Some("trailing spaces or dots".to_string());
+    }
+    let core_stem = core_l.strip_suffix(".exe").unwrap_or(&core_l);
+    if lower.starts_with(&format!("{core_stem}.")) && lower.ends_with(".exe") && lower != core_l {
+        return Some("a double extension".to_string());
+    }
+    let stem = lower.strip_suffix(".exe")?;
+    if folded(stem) == folded(core_stem) {
+        return Some("look-alike characters".to_string());
+    }
+    let limit = if core_stem.chars().count() >= 8 { 2 } else { 1 };
+    let d = damerau_levenshtein(stem, core_stem, limit + 1);
+    (d <= limit).then(|| format!("{d} edit{} from {core}", if d == 1 { "" } else { "s" }))
+}
+
+/// Right-to-left overrides, zero-width and other invisible characters.
+fn is_hiding_char(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}' | '\u{feff}' | '\u{00ad}'
+    )
+}
+
+/// Fold look-alike characters to the Latin letters they imitate (a small confusables table:
+/// the Cyrillic and Greek letters used in real masquerading, and digit-for-letter swaps).
+fn folded(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            'а' => 'a',
+            'е' | 'ё' => 'e',
+            'о' | 'ο' | '0' => 'o',
+            'р' | 'ρ' => 'p',
+            'с' | 'ϲ' => 'c',
+            'х' | 'χ' => 'x',
+            'у' => 'y',
+            'і' | 'ι' => 'i',
+            '1' | '|' => 'l',
+            'ѕ' | '5' | '$' => 's',
+            'ν' => 'v',
+            'к' | 'κ' => 'k',
+            'н' => 'h',
+            'т' | 'τ' => 't',
+            'м' => 'm',
+            'ԝ' => 'w',
+            'α' => 'a',
+            'ε' | '3' => 'e',
+            other => other,
+        })
+        .collect()
+}
+
+/// Optimal-string-alignment distance, stopping early above `cap` (names are short; this is
+/// O(n*m) on at most a few dozen characters).
+pub fn damerau_levenshtein(a: &str, b: &str, cap: usize) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > cap || a.len() > 256 || b.len() > 256 {
+        return cap + 1;
+    }
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        d[i * w] = i;
+    }
+    for j in 0..=b.len() {
+        d[j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[(i - 1) * w + j] + 1)
+                .min(d[i * w + j - 1] + 1)
+                .min(d[(i - 1) * w + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[(i - 2) * w + j - 2] + 1);
+            }
+            d[i * w + j] = v;
+        }
+    }
+    d[a.len() * w + b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(
+            r"c:\windows\winsxs\*",
+            r"C:\Windows\WinSxS\amd64_x\TiWorker.exe"
+        ));
+        assert!(glob_match("*-k *", "svchost.exe -k netsvcs"));
+        assert!(!glob_match("*-k *", "svchost.exe"));
+        assert!(glob_match("a?c", "ABC"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("", "x"));
+    }
+
+    #[test]
+    fn lookalikes_named_in_the_baseline() {
+        for (name, core) in [
+            ("scvhost.exe", "svchost.exe"),
+            ("svch0st.exe", "svchost.exe"),
+            ("lsas.exe", "lsass.exe"),
+            ("lsasss.exe", "lsass.exe"),
+            ("csrsss.exe", "csrss.exe"),
+            ("svchost.exe ", "svchost.exe"),
+            ("svchost.exe.", "svchost.exe"),
+            ("lsass.exe.exe", "lsass.exe"),
+            ("svc\u{200b}host.exe", "svchost.exe"),
+            ("lѕass.exe", "lsass.exe"),
+            ("wininit1.exe", "wininit.exe"),
+        ] {
+            assert!(lookalike(name, core).is_some(), "{name}");
+        }
+        assert!(lookalike("svchost.exe", "svchost.exe").is_none());
+        assert!(lookalike("SVCHOST.EXE", "svchost.exe").is_none());
+        assert!(lookalike("notepad.exe", "svchost.exe").is_none());
+    }
+
+    #[test]
+    fn accounts() {
+        assert_eq!(
+            user_class(Some(r"NT AUTHORITY\SYSTEM"), None),
+            Some(UserClass::System)
+        );
+        assert_eq!(
+            user_class(Some("x"), Some("S-1-5-19")),
+            Some(UserClass::LocalService)
+        );
+        assert_eq!(
+            user_class(Some(r"DESKTOP\alice"), None),
+            Some(UserClass::Person)
+        );
+        assert_eq!(
+            user_class(Some(r"CORP\HOST$"), None),
+            Some(UserClass::System)
+        );
+        assert_eq!(user_class(None, None), None);
+    }
+}

@@ -324,3 +324,45 @@ fn samples_rebuild_one_host_with_its_boots() {
     assert_eq!(twice.hosts[0].processes.len(), host.processes.len());
     assert_eq!(twice.hosts[0].boots.len(), host.boots.len());
 }
+
+/// `lineage processes` writes the table in each format (polars builds only).
+#[cfg(feature = "tables")]
+#[test]
+fn processes_table_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = support::repo().join("samples");
+    for ext in ["csv", "jsonl", "parquet"] {
+        let out = dir.path().join(format!("p.{ext}"));
+        let run = support::run(&[
+            "processes",
+            "-q",
+            samples.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            run.status.success(),
+            "{ext}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(std::fs::metadata(&out).unwrap().len() > 1000, "{ext}");
+    }
+    let csv = std::fs::read_to_string(dir.path().join("p.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    for col in [
+        "host",
+        "boot",
+        "start",
+        "seconds_since_boot",
+        "pid",
+        "image",
+        "link",
+        "ancestry",
+        "parent_key",
+    ] {
+        assert!(header.split(',').any(|c| c == col), "{col} in {header}");
+    }
+    let rows = support::read_jsonl(&dir.path().join("p.jsonl"));
+    assert!(rows.len() > 700, "{}", rows.len());
+    assert!(rows.iter().all(|r| r["host"] == "DESKTOP-TMKU40H"));
+}

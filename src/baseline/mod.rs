@@ -538,12 +538,11 @@ fn check_must_exit(
                 let Some(seen_until) = ctx.boot(p).map(|b| b.end.unwrap_or(b.last_seen)) else {
                     continue;
                 };
-                let deadline = start
-                    + chrono::Duration::seconds(
-                        i64::try_from(max)
-                            .unwrap_or(i64::MAX / 1000)
-                            .min(i64::MAX / 1000),
-                    );
+                // A huge max_seconds from a site's rule file saturates instead of panicking.
+                let deadline =
+                    chrono::Duration::try_seconds(i64::try_from(max).unwrap_or(i64::MAX))
+                        .and_then(|d| start.checked_add_signed(d))
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC);
                 let logged = p.sources.iter().any(|s| {
                     ctx.exits_logged_between(p.boot, s.source, DateTime::<Utc>::MIN_UTC, start)
                         && ctx.exits_logged_between(p.boot, s.source, deadline, seen_until)

@@ -16,7 +16,7 @@ use crate::lineage::{
 use crate::model::Source;
 use chrono::{DateTime, Utc};
 use names::{directory, glob_match, image_matches, lookalike, user_class};
-use rules::{Allow, Baseline, Check, Rule, Severity};
+use rules::{Allow, Baseline, Check, Rule, Severity, UserClass};
 use serde::Serialize;
 
 /// One deviation from the baseline.
@@ -190,6 +190,15 @@ impl<'a> HostCtx<'a> {
     }
 }
 
+/// The account logged for `p` is its creator's: only Security 4688 version 1 recorded the
+/// start (no Sysmon `User`, no 4688 v2 target or mandatory label).
+fn creators_account_only(p: &Process) -> bool {
+    p.sources.iter().all(|s| s.source == Source::Security)
+        && p.info.target_user.is_none()
+        && p.info.target_user_sid.is_none()
+        && p.info.mandatory_label.is_none()
+}
+
 fn is_named(p: &Process, names: &[String]) -> bool {
     p.info
         .image
@@ -239,7 +248,10 @@ fn check_rule(ctx: &HostCtx<'_>, rule: &Rule, out: &mut Vec<Finding>) {
                 let Some(orig) = p.info.original_file_name.as_deref() else {
                     continue;
                 };
-                if !orig.trim().eq_ignore_ascii_case(p.name()) && !orig.trim().is_empty() {
+                // Trailing spaces or dots in the image name are name.lookalike's finding.
+                let name = p.name().trim_end_matches([' ', '.']);
+                let orig_name = orig.trim().trim_end_matches([' ', '.']);
+                if !orig_name.eq_ignore_ascii_case(name) && !orig_name.is_empty() {
                     let why = format!("the binary of {} says it is {orig}", p.name());
                     out.push(finding(ctx, rule, i, rule.severity, why));
                 }
@@ -251,6 +263,12 @@ fn check_rule(ctx: &HostCtx<'_>, rule: &Rule, out: &mut Vec<Finding>) {
                 else {
                     continue;
                 };
+                // 4688 v1 names only the creator. A person's process creates processes as that
+                // person, so a person there is evidence; a service account (winlogon starting
+                // userinit for the person who logs on) says nothing about the new process.
+                if creators_account_only(p) && class != UserClass::Person {
+                    continue;
+                }
                 if !users.contains(&class) {
                     let want: Vec<&str> = users.iter().map(|u| u.as_str()).collect();
                     let why = format!(
@@ -304,12 +322,18 @@ fn check_rule(ctx: &HostCtx<'_>, rule: &Rule, out: &mut Vec<Finding>) {
         }
         Check::StartAfterParent {
             processes,
+            parents,
             max_seconds,
         } => {
             for (i, p) in ctx.named(processes) {
                 let Some((parent, _, _)) = ctx.parent(p) else {
                     continue;
                 };
+                // Another parent is the parent rules' finding; the time since a shell
+                // started says nothing about a session.
+                if !parents.is_empty() && !is_named(parent, parents) {
+                    continue;
+                }
                 let (Some(ps), Some(s)) = (parent.start, p.start) else {
                     continue;
                 };
@@ -508,16 +532,25 @@ fn check_must_exit(
         let lived = match (p.exit.as_ref(), p.end) {
             (Some(_), Some(end)) => (end - start).num_seconds(),
             _ => {
-                // Exit auditing (and Sysmon's service) start late in a boot: a missing exit
-                // means something only if the log recorded exits before this process began.
+                // Exit auditing (and Sysmon's service) may start late in a boot or be turned
+                // off: a missing exit means something only if the log recorded exits both
+                // before this process began and after it should have exited.
+                let Some(seen_until) = ctx.boot(p).map(|b| b.end.unwrap_or(b.last_seen)) else {
+                    continue;
+                };
+                // A huge max_seconds from a site's rule file saturates instead of panicking.
+                let deadline =
+                    chrono::Duration::try_seconds(i64::try_from(max).unwrap_or(i64::MAX))
+                        .and_then(|d| start.checked_add_signed(d))
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC);
                 let logged = p.sources.iter().any(|s| {
                     ctx.exits_logged_between(p.boot, s.source, DateTime::<Utc>::MIN_UTC, start)
+                        && ctx.exits_logged_between(p.boot, s.source, deadline, seen_until)
                 });
-                let seen_until = ctx.boot(p).map(|b| b.end.unwrap_or(b.last_seen));
-                match seen_until {
-                    Some(t) if logged => (t - start).num_seconds(),
-                    _ => continue,
+                if !logged {
+                    continue;
                 }
+                (seen_until - start).num_seconds()
             }
         };
         if lived > max as i64 {

@@ -90,6 +90,13 @@ pub fn lookalike(name: &str, core: &str) -> Option<String> {
         if bare == core_l || folded(&bare) == folded(&core_l) {
             return Some(format!("hides U+{:04X} in the name", c as u32));
         }
+        let shown = displayed(&lower);
+        if shown == core_l || folded(&shown) == folded(&core_l) {
+            return Some(format!(
+                "U+{:04X} makes it display as {shown}",
+                '\u{202e}' as u32
+            ));
+        }
     }
     let trimmed = lower.trim_end_matches([' ', '.']);
     if trimmed != lower && trimmed == core_l {
@@ -106,6 +113,29 @@ pub fn lookalike(name: &str, core: &str) -> Option<String> {
     let limit = if core_stem.chars().count() >= 8 { 2 } else { 1 };
     let d = damerau_levenshtein(stem, core_stem, limit + 1);
     (d <= limit).then(|| format!("{d} edit{} from {core}", if d == 1 { "" } else { "s" }))
+}
+
+/// How a name shows on screen, roughly: what follows a right-to-left override (U+202E) runs
+/// backwards until a pop (U+202C) or the end; invisible characters vanish. Enough to see
+/// `\u{202e}exe.ssasl` as `lsass.exe`; not the full Unicode bidi algorithm.
+fn displayed(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut reversed: Vec<char> = Vec::new();
+    let mut in_override = false;
+    for c in name.chars() {
+        match c {
+            '\u{202e}' => in_override = true,
+            '\u{202c}' if in_override => {
+                out.extend(reversed.drain(..).rev());
+                in_override = false;
+            }
+            c if is_hiding_char(c) => {}
+            c if in_override => reversed.push(c),
+            c => out.push(c),
+        }
+    }
+    out.extend(reversed.drain(..).rev());
+    out
 }
 
 /// Right-to-left overrides, zero-width and other invisible characters.
@@ -158,7 +188,7 @@ pub fn damerau_levenshtein(a: &str, b: &str, cap: usize) -> usize {
     for i in 0..=a.len() {
         d[i * w] = i;
     }
-    for (j, cell) in d.iter_mut().take(w).enumerate() {
+    for (j, cell) in d.iter_mut().enumerate().take(w) {
         *cell = j;
     }
     for i in 1..=a.len() {
@@ -207,6 +237,8 @@ mod tests {
             ("svc\u{200b}host.exe", "svchost.exe"),
             ("lѕass.exe", "lsass.exe"),
             ("wininit1.exe", "wininit.exe"),
+            ("\u{202e}exe.ssasl", "lsass.exe"),
+            ("svc\u{202e}exe.tsoh\u{202c}", "svchost.exe"),
         ] {
             assert!(lookalike(name, core).is_some(), "{name}");
         }

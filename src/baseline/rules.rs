@@ -113,9 +113,11 @@ pub enum Check {
         processes: Vec<String>,
         max_seconds: u64,
     },
-    /// Started at most `max_seconds` after its parent (the session's smss.exe).
+    /// Started at most `max_seconds` after its parent (the session's smss.exe); `parents`
+    /// narrows which parents the time is measured from.
     StartAfterParent {
         processes: Vec<String>,
+        parents: Vec<String>,
         max_seconds: u64,
     },
     /// Must exit within `max_seconds` (when exits are logged); `parents` narrows which
@@ -266,6 +268,7 @@ impl RawRule {
             },
             Kind::StartAfterParent => Check::StartAfterParent {
                 processes: take("processes", &mut self.processes)?,
+                parents: self.parents.take().unwrap_or_default(),
                 max_seconds: self.max_seconds.take().ok_or("needs `max_seconds`")?,
             },
             Kind::MustExit => Check::MustExit {

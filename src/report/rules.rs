@@ -138,12 +138,15 @@ pub fn describe(r: &Rule) -> String {
         ),
         Check::StartAfterParent {
             processes,
+            parents,
             max_seconds,
         } => {
-            format!(
-                "{} start within {max_seconds} s of their parent.",
-                list(processes)
-            )
+            let of = if parents.is_empty() {
+                "their parent".to_string()
+            } else {
+                format!("their parent {}", list(parents))
+            };
+            format!("{} start within {max_seconds} s of {of}.", list(processes))
         }
         Check::MustExit {
             processes,
@@ -156,7 +159,7 @@ pub fn describe(r: &Rule) -> String {
                 format!(" started by {}", list(parents))
             };
             format!(
-                "{}{of} exit within {max_seconds} s (checked when the log records exits).",
+                "{}{of} exit within {max_seconds} s (checked when the log records exits before their start and after that time).",
                 list(processes)
             )
         }

@@ -77,6 +77,16 @@ impl Integrity {
     }
 }
 
+/// Which process events are logged (the audit subcategories "Process Creation" and "Process
+/// Termination"; Sysmon's events 1 and 5 follow the same switch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audit {
+    /// Sysmon 1 and Security 4688.
+    Creation,
+    /// Sysmon 5 and Security 4689.
+    Termination,
+}
+
 /// An account as both Sysmon (`DOMAIN\name`) and Security (SID, name, domain, logon id)
 /// log it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +235,9 @@ pub struct Host {
     seq: u64,
     tag: Option<u32>,
     truth: Option<Vec<TruthProcess>>,
+    /// Process creations and terminations are logged (both on by default).
+    log_creation: bool,
+    log_termination: bool,
 }
 
 mod boot;
@@ -264,6 +277,8 @@ impl Host {
             seq: 0,
             tag: None,
             truth: None,
+            log_creation: true,
+            log_termination: true,
         }
     }
 
@@ -280,6 +295,15 @@ impl Host {
     /// Events queued from now on carry `tag`, so the caller learns their record ids.
     pub fn set_tag(&mut self, tag: Option<u32>) {
         self.tag = tag;
+    }
+
+    /// Turns the logging of process creations or terminations on or off from now on (audit
+    /// policy enabled late, Sysmon installed mid-boot, exits never audited).
+    pub fn audit(&mut self, what: Audit, on: bool) {
+        match what {
+            Audit::Creation => self.log_creation = on,
+            Audit::Termination => self.log_termination = on,
+        }
     }
 
     pub fn tag(&self) -> Option<u32> {

@@ -30,7 +30,7 @@ pub mod writer;
 pub use chunk::Record;
 pub use error::{ModelError, ScenarioError, WriteError};
 pub use events::{Channel, Event, EventFactory, Header};
-pub use host::{Host, SecurityVersion, Sources, Spawn};
+pub use host::{Audit, Host, SecurityVersion, Sources, Spawn};
 pub use logset::LogSet;
 pub use scenario::Scenario;
 pub use writer::EvtxWriter;

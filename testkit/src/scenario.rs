@@ -17,8 +17,8 @@
 
 use crate::error::{ModelError, ScenarioError};
 use crate::events::Channel;
-use crate::host::{Host, Integrity, SecurityVersion, Sources, Spawn, TruthProcess};
-use crate::logset::LogSet;
+use crate::host::{Audit, Host, Integrity, SecurityVersion, Sources, Spawn, TruthProcess};
+use crate::logset::{LogSet, TaggedRecord};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,15 +36,35 @@ pub enum When {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Boot,
-    Start { parent: String, spawn: Spawn },
-    Exit { target: String, status: u32 },
-    Logon { user: String, remote: bool },
-    Logoff { user: String },
+    /// `tag` marks the start's records so [`Written::tagged`] gives their record ids.
+    Start {
+        parent: String,
+        spawn: Spawn,
+        tag: Option<u32>,
+    },
+    Exit {
+        target: String,
+        status: u32,
+    },
+    Logon {
+        user: String,
+        remote: bool,
+    },
+    Logoff {
+        user: String,
+    },
     Shutdown,
     Crash,
     Clock(Duration),
-    Clear { channel: Channel, by: String },
+    Clear {
+        channel: Channel,
+        by: String,
+    },
     SysmonConfig(String),
+    Audit {
+        what: Audit,
+        on: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +90,8 @@ pub struct Written {
     pub counts: BTreeMap<Channel, u64>,
     /// Every process started, with its true parent.
     pub processes: Vec<TruthProcess>,
+    /// The records of starts marked `tag N`, in the order written.
+    pub tagged: Vec<TaggedRecord>,
 }
 
 fn syntax(line: usize, message: impl Into<String>) -> ScenarioError {
@@ -154,10 +176,12 @@ impl Scenario {
         let mut logs = LogSet::create(dir, &channels(self.sources))?;
         logs.write(&host.drain(None))?;
         let counts = logs.counts.clone();
+        let tagged = std::mem::take(&mut logs.tagged);
         logs.finish()?;
         Ok(Written {
             counts,
             processes: host.take_truth(),
+            tagged,
         })
     }
 }
@@ -177,10 +201,15 @@ pub fn channels(sources: Sources) -> Vec<Channel> {
 fn apply(host: &mut Host, at: DateTime<Utc>, action: &Action) -> Result<(), ModelError> {
     match action {
         Action::Boot => host.boot(at)?,
-        Action::Start { parent, spawn } => {
+        Action::Start { parent, spawn, tag } => {
             let parent = host.find(parent)?;
-            host.spawn(at, parent, spawn.clone())?;
+            let before = host.tag();
+            host.set_tag(tag.or(before));
+            let started = host.spawn(at, parent, spawn.clone());
+            host.set_tag(before);
+            started?;
         }
+        Action::Audit { what, on } => host.audit(*what, *on),
         Action::Exit { target, status } => {
             let pid = host.find(target)?;
             host.exit(at, pid, *status)?;
@@ -330,6 +359,7 @@ fn parse_action(
         "clock" => parse_clock(line, args)?,
         "clear" => parse_clear(line, args)?,
         "sysmon-config" => Action::SysmonConfig(user_arg()?),
+        "audit" => parse_audit(line, args)?,
         "start" => parse_start(line, args)?,
         _ if words.iter().any(|w| w == "<-") => parse_start(line, words)?,
         other => return Err(syntax(line, format!("unknown action {other:?}"))),
@@ -394,23 +424,48 @@ fn parse_clear(line: usize, args: &[String]) -> Result<Action, ScenarioError> {
     Ok(Action::Clear { channel, by })
 }
 
+/// `audit creation|termination on|off`.
+fn parse_audit(line: usize, args: &[String]) -> Result<Action, ScenarioError> {
+    let usage = || syntax(line, "audit creation|termination on|off");
+    let [what, on] = args else {
+        return Err(usage());
+    };
+    let what = match what.as_str() {
+        "creation" => Audit::Creation,
+        "termination" => Audit::Termination,
+        _ => return Err(usage()),
+    };
+    let on = match on.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => return Err(usage()),
+    };
+    Ok(Action::Audit { what, on })
+}
+
 /// `NAME [pid N] <- PARENT [image P] [user U] [cmd C] [cwd D] [integrity L] [session N]
-/// [original NAME]`, options in any order before or after the arrow.
+/// [original NAME] [tag N]`, options in any order before or after the arrow.
 fn parse_start(line: usize, words: &[String]) -> Result<Action, ScenarioError> {
     let Some(name) = words.first() else {
         return Err(syntax(line, "start NAME <- PARENT"));
     };
     let mut spawn = Spawn::new(name);
     let mut parent = None;
+    let mut tag = None;
     let mut rest = words[1..].iter();
     while let Some(key) = rest.next() {
         let Some(value) = rest.next() else {
             return Err(syntax(line, format!("{key:?} needs a value")));
         };
+        if key == "tag" {
+            let n = value.parse::<u32>();
+            tag = Some(n.map_err(|_| syntax(line, format!("tag wants a number, not {value:?}")))?);
+            continue;
+        }
         set_option(line, &mut spawn, &mut parent, key, value)?;
     }
     let parent = parent.ok_or_else(|| syntax(line, "a process needs a parent: <- PARENT"))?;
-    Ok(Action::Start { parent, spawn })
+    Ok(Action::Start { parent, spawn, tag })
 }
 
 fn set_option(
@@ -492,7 +547,7 @@ mod tests {
         .unwrap();
         assert_eq!(sc.sources.security, Some(SecurityVersion::V1));
         assert!(!sc.sources.sysmon);
-        let Action::Start { parent, spawn } = &sc.steps[1].action else {
+        let Action::Start { parent, spawn, .. } = &sc.steps[1].action else {
             panic!("not a start: {:?}", sc.steps[1]);
         };
         assert_eq!(parent, "cmd.exe");
@@ -500,6 +555,34 @@ mod tests {
         assert_eq!(spawn.image, "C:\\Users\\Public\\lsass.exe");
         assert_eq!(spawn.integrity, Some(Integrity::High));
         assert_eq!(spawn.session, Some(2));
+    }
+
+    #[test]
+    fn tags_give_record_ids_and_audit_switches_logging() {
+        let dir = std::env::temp_dir().join(format!("testkit-tag-{}", std::process::id()));
+        let sc = Scenario::parse(
+            "2024-03-01T07:59:00Z audit termination off\nboot 2024-03-01T08:00:00Z\n\
+             +1m logon alice\n+1m audit creation off\n+1m a.exe <- explorer.exe\n\
+             +1m audit creation on\n+1m b.exe <- explorer.exe tag 7\n+1m exit b.exe\n",
+        )
+        .unwrap();
+        let written = sc.write(&dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut tagged: Vec<(Channel, u32)> =
+            written.tagged.iter().map(|t| (t.channel, t.tag)).collect();
+        tagged.sort();
+        let mut want = [(Channel::Sysmon, 7), (Channel::Security, 7)];
+        want.sort();
+        assert_eq!(tagged, want);
+        assert!(written.tagged.iter().all(|t| t.record_id > 1));
+        // No exit was logged, and a.exe's start was not: b.exe is the last record.
+        let sysmon = written.counts[&Channel::Sysmon];
+        let b = written.tagged.iter().find(|t| t.channel == Channel::Sysmon);
+        assert_eq!(b.map(|t| t.record_id), Some(sysmon));
+        assert!(matches!(
+            Scenario::parse("audit creation maybe"),
+            Err(ScenarioError::Syntax { line: 1, .. })
+        ));
     }
 
     #[test]

@@ -120,6 +120,9 @@ impl Host {
     }
 
     fn emit_create(&mut self, p: &Proc, parent: &Proc) {
+        if !self.log_creation {
+            return;
+        }
         if self.sources.sysmon {
             let e = self.sysmon_create(p, parent);
             let delay = Duration::milliseconds(self.rng.range(5, 60) as i64);
@@ -214,6 +217,9 @@ impl Host {
             .ok_or_else(|| ModelError::NoSuchProcess(pid.to_string()))?;
         self.pids.release(pid);
         let at = at.max(p.start);
+        if !self.log_termination {
+            return Ok(p);
+        }
         if self.sources.sysmon {
             let t = crate::events::ProcessTerminate {
                 utc_time: self.logged(at),

@@ -1,0 +1,560 @@
+//! Every rule of `queries/baseline/core.toml` against crafted logs: one or more positive
+//! fixtures (the anomaly: a finding of exactly that rule, on the right host, time, PID and
+//! image, with the start record(s) as evidence) and one or more negative fixtures (the nearest
+//! benign situation: no finding of that rule).
+//!
+//! The fixtures are scenarios of `lineage-testkit` written as real EVTX files (Sysmon,
+//! Security, System) into a temporary folder, then read through the same readers as real logs
+//! (`app::collect`), rebuilt (`lineage::build`) and scanned with the default baseline. The
+//! corpus has no wrong user, no second lsass inside one boot and no look-alike name: these
+//! files are where those rules are proven. Each fixture also lists every rule that fires on
+//! it, so a change in any rule's reach shows here.
+//!
+//! In a positive scenario the anomalous start carries `tag 1` (the testkit reports the record
+//! ids it got) and a forced `pid`; its time is absolute.
+
+mod support;
+
+use lineage::app::{collect, ReadConfig};
+use lineage::baseline::rules::{Baseline, Severity};
+use lineage::baseline::{scan, Finding};
+use lineage::extract::Filter;
+use lineage_testkit::scenario::Written;
+use lineage_testkit::Scenario;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// What a fixture must show for its rule.
+enum Expect {
+    /// The rule fires on the process started with `tag 1`, with this PID and start time.
+    Hit { pid: u64, at: &'static str },
+    /// The rule does not fire.
+    Miss,
+}
+
+struct Fixture {
+    rule: &'static str,
+    /// What the scenario crafts (the test name in failures).
+    what: &'static str,
+    expect: Expect,
+    /// Every rule id that fires on the whole scenario (sorted set).
+    fires: &'static [&'static str],
+    scenario: &'static str,
+}
+
+use Expect::{Hit, Miss};
+
+/// Reads a folder of logs the way `lineage scan` does.
+fn scan_dir(dir: &Path) -> Vec<Finding> {
+    let cfg = ReadConfig {
+        paths: vec![dir.to_path_buf()],
+        threads: 1,
+        follow_links: false,
+        progress: false,
+        summary: false,
+        filter: Filter::default(),
+        issues: None,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let c = collect(&cfg, false, &pool).expect("read the crafted logs");
+    let history = lineage::lineage::build(c.events);
+    scan(&history, &Baseline::defaults().expect("default rules"))
+}
+
+fn write(scenario: &str, dir: &Path) -> (Scenario, Written) {
+    let sc = Scenario::parse(scenario).expect("scenario parses");
+    let written = sc.write(dir).expect("scenario writes");
+    (sc, written)
+}
+
+fn describe(found: &[Finding]) -> String {
+    found
+        .iter()
+        .map(|f| {
+            format!(
+                "  {} {} {} pid {:?} rec {} {}",
+                f.severity,
+                f.rule,
+                lineage::time::format_rfc3339_ms(&f.time),
+                f.pid,
+                f.record_id,
+                f.explanation
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs one fixture; returns a failure message instead of panicking so every fixture is
+/// checked and all failures are shown at once.
+fn check(f: &Fixture) -> Result<(), String> {
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let name = format!("{} / {}", f.rule, f.what);
+    let sc = Scenario::parse(f.scenario).map_err(|e| format!("{name}: {e}"))?;
+    let written = sc.write(tmp.path()).map_err(|e| format!("{name}: {e}"))?;
+    let found = scan_dir(tmp.path());
+    let fired: BTreeSet<&str> = found.iter().map(|x| x.rule.as_str()).collect();
+    let want: BTreeSet<&str> = f.fires.iter().copied().collect();
+    if fired != want {
+        return Err(format!(
+            "{name}: rules fired {fired:?}, expected {want:?}\n{}",
+            describe(&found)
+        ));
+    }
+    match f.expect {
+        Miss => {
+            if let Some(x) = found.iter().find(|x| x.rule == f.rule) {
+                return Err(format!("{name}: unexpected {}: {}", x.rule, x.explanation));
+            }
+        }
+        Hit { pid, at } => {
+            let hit = found
+                .iter()
+                .find(|x| x.rule == f.rule && x.pid == Some(pid))
+                .ok_or_else(|| {
+                    format!("{name}: no {} on pid {pid}\n{}", f.rule, describe(&found))
+                })?;
+            let time = lineage::time::format_rfc3339_ms(&hit.time);
+            if !time.starts_with(at.trim_end_matches('Z')) {
+                return Err(format!("{name}: time {time}, expected {at}"));
+            }
+            if hit.host != sc.host {
+                return Err(format!("{name}: host {}, expected {}", hit.host, sc.host));
+            }
+            let tagged: BTreeSet<u64> = written.tagged.iter().map(|t| t.record_id).collect();
+            let starts: BTreeSet<u64> = hit
+                .evidence
+                .iter()
+                .filter(|e| matches!(e.event_id, 1 | 4688))
+                .map(|e| e.record_id)
+                .collect();
+            if tagged.is_empty() || starts != tagged || !tagged.contains(&hit.record_id) {
+                return Err(format!(
+                    "{name}: evidence {starts:?} (first {}), expected the tagged records {tagged:?}",
+                    hit.record_id
+                ));
+            }
+            if hit.image.is_none() || hit.explanation.is_empty() {
+                return Err(format!("{name}: finding without image or explanation"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A console logon at 08:01; then the fixture's own lines.
+macro_rules! console {
+    ($($line:expr),* $(,)?) => {
+        concat!(
+            "host WIN10-A\nboot 2024-03-01T08:00:00Z\n+1m logon WIN10-A\\alice\n",
+            $($line, "\n"),*
+        )
+    };
+}
+
+#[rustfmt::skip]
+const FIXTURES: &[Fixture] = &[
+    // ------------------------------------------------------------------ parents
+    Fixture { rule: "parent.smss", what: "smss.exe started by a shell", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["parent.smss"],
+        scenario: console!(r#"2024-03-01T09:00:00Z cmd.exe <- explorer.exe"#,
+                           r#"2024-03-01T10:00:00Z smss.exe pid 4000 <- cmd.exe user SYSTEM tag 1"#) },
+    Fixture { rule: "parent.smss", what: "an RDP session's smss child hours after boot", expect: Miss,
+        fires: &[], scenario: console!("+3h rdp CORP\\bob", "+1h logoff CORP\\bob") },
+
+    Fixture { rule: "parent.csrss", what: "csrss.exe started by a shell", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["parent.csrss"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe",
+                           r#"2024-03-01T10:00:00Z csrss.exe pid 4000 <- cmd.exe user SYSTEM tag 1"#) },
+    Fixture { rule: "parent.csrss", what: "an RDP session's csrss hours after boot", expect: Miss,
+        fires: &[], scenario: console!("+3h rdp CORP\\bob") },
+
+    Fixture { rule: "parent.wininit", what: "wininit.exe started by explorer", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["instances.once-per-boot", "parent.wininit", "session.zero", "start.late"],
+        scenario: console!("2024-03-01T10:00:00Z wininit.exe pid 4000 <- explorer.exe user SYSTEM tag 1") },
+    Fixture { rule: "parent.wininit", what: "the boot chain on Security 4688 v1 only (no parent names)", expect: Miss,
+        fires: &[], scenario: concat!("sources security-v1\n", console!("+2h rdp CORP\\bob")) },
+
+    Fixture { rule: "parent.winlogon", what: "winlogon.exe started by a shell", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["parent.winlogon"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe user SYSTEM",
+                           "2024-03-01T10:00:00Z winlogon.exe pid 4000 <- cmd.exe tag 1") },
+    Fixture { rule: "parent.winlogon", what: "an RDP session's winlogon hours after boot, Security v2 only", expect: Miss,
+        fires: &[], scenario: concat!("sources security-v2\n", console!("+5h rdp CORP\\bob")) },
+
+    Fixture { rule: "parent.services", what: "services.exe started by a shell (PPLdump)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["instances.once-per-boot", "parent.services", "session.zero", "start.late", "user.core-system"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe",
+                           "2024-03-01T10:00:00Z services.exe pid 4000 <- cmd.exe tag 1") },
+    Fixture { rule: "parent.services", what: "Security v1 log starting mid-boot: parents of later starts never logged", expect: Miss,
+        fires: &[],
+        scenario: concat!("sources security-v1\n2024-03-01T07:59:00Z audit creation off\n",
+                          console!("+1h audit creation on", "+1m svchost.exe <- services.exe cmd \"svchost.exe -k netsvcs -p -s BITS\" user SYSTEM",
+                                   "+1m rdp CORP\\bob", "+1m cmd.exe <- explorer.exe")) },
+
+    Fixture { rule: "parent.lsass", what: "lsass.exe cloned by lsass.exe (credential dump)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["child.lsass", "instances.once-per-boot", "parent.lsass", "start.late"],
+        scenario: console!("2024-03-01T10:00:00Z lsass.exe pid 4000 <- lsass.exe tag 1") },
+    Fixture { rule: "parent.lsass", what: "lsass.exe started by a shell", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["instances.once-per-boot", "parent.lsass", "session.zero", "start.late", "user.core-system"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe",
+                           "2024-03-01T10:00:00Z lsass.exe pid 4000 <- cmd.exe tag 1") },
+    Fixture { rule: "parent.lsass", what: "lsass.exe under wininit, Sysmon only, two boots", expect: Miss,
+        fires: &[], scenario: concat!("sources sysmon\n", console!("+8h shutdown", "boot +10h", "+1m logon WIN10-A\\alice")) },
+
+    Fixture { rule: "parent.lsaiso", what: "lsaiso.exe started by a shell", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["parent.lsaiso", "start.late", "user.core-system"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe",
+                           "2024-03-01T10:00:00Z lsaiso.exe pid 4000 <- cmd.exe session 0 tag 1") },
+    Fixture { rule: "parent.lsaiso", what: "Credential Guard's lsaiso.exe under wininit at boot", expect: Miss,
+        fires: &[], scenario: "host WIN10-A\nboot 2024-03-01T08:00:00Z\n+3s lsaiso.exe <- wininit.exe\n+1m logon WIN10-A\\alice\n" },
+
+    Fixture { rule: "parent.svchost", what: "svchost.exe -k started by a shell", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["parent.svchost", "user.svchost"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe",
+                           r#"2024-03-01T10:00:00Z svchost.exe pid 4000 <- cmd.exe cmd "C:\Windows\system32\svchost.exe -k netsvcs" tag 1"#) },
+    Fixture { rule: "parent.svchost", what: "svchost.exe without -k under Defender's MsMpEng.exe", expect: Miss,
+        fires: &[],
+        scenario: console!(r#"+1h MsMpEng.exe <- services.exe image "C:\ProgramData\Microsoft\Windows Defender\Platform\4.18.2104.14-0\MsMpEng.exe" user SYSTEM"#,
+                           r#"+1h svchost.exe <- MsMpEng.exe cmd "C:\Windows\system32\svchost.exe""#) },
+
+    Fixture { rule: "parent.userinit", what: "userinit.exe started by explorer", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["parent.userinit"],
+        scenario: console!("2024-03-01T10:00:00Z userinit.exe pid 4000 <- explorer.exe tag 1", "+5s exit userinit.exe") },
+    Fixture { rule: "parent.userinit", what: "an RDP logon's userinit under its winlogon", expect: Miss,
+        fires: &[], scenario: console!("+4h rdp CORP\\bob") },
+
+    Fixture { rule: "parent.explorer", what: "explorer.exe started by Word", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["parent.explorer"],
+        scenario: console!(r#"2024-03-01T09:00:00Z WINWORD.EXE <- explorer.exe image "C:\Program Files\Microsoft Office\root\Office16\WINWORD.EXE""#,
+                           "2024-03-01T10:00:00Z explorer.exe pid 4000 <- WINWORD.EXE tag 1") },
+    Fixture { rule: "parent.explorer", what: "explorer.exe restarted by itself", expect: Miss,
+        fires: &[], scenario: console!("+2h explorer.exe <- explorer.exe") },
+
+    Fixture { rule: "parent.taskhost", what: "taskhostw.exe started by a shell", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["parent.taskhost"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe",
+                           "2024-03-01T10:00:00Z taskhostw.exe pid 4000 <- cmd.exe tag 1") },
+    Fixture { rule: "parent.taskhost", what: "taskhostw, sihost and RuntimeBroker under service hosts", expect: Miss,
+        fires: &[],
+        scenario: console!(r#"+1m taskhostw.exe <- svchost.exe cmd "taskhostw.exe {222A245B-E637-4AE9-A93F-A59CA119A75E}" user WIN10-A\alice"#,
+                           r#"+1s sihost.exe <- svchost.exe user WIN10-A\alice"#,
+                           r#"+1s RuntimeBroker.exe <- svchost.exe user WIN10-A\alice"#) },
+
+    // ------------------------------------------------------------------ images
+    Fixture { rule: "path.core", what: "svchost.exe in C:\\Users\\Public", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["path.core"],
+        scenario: console!(r#"2024-03-01T10:00:00Z svchost.exe pid 4000 <- services.exe image C:\Users\Public\svchost.exe cmd "svchost.exe -k netsvcs" user SYSTEM tag 1"#) },
+    Fixture { rule: "path.core", what: "lsass.exe in C:\\Windows\\Temp, written as \\??\\ and upper case", expect: Hit { pid: 4000, at: "2024-03-01T08:00:30Z" },
+        fires: &["instances.once-per-boot", "path.core"],
+        scenario: r"host WIN10-A
+boot 2024-03-01T08:00:00Z
+2024-03-01T08:00:30Z lsass.exe pid 4000 <- wininit.exe image \??\C:\WINDOWS\TEMP\LSASS.EXE tag 1
+" },
+    Fixture { rule: "path.core", what: "System32 written as \\SystemRoot\\, %SystemRoot%, \\??\\, \\Device\\HarddiskVolume3\\, upper case, SysWOW64", expect: Miss,
+        fires: &[],
+        scenario: console!(r#"+1m svchost.exe <- services.exe image \SystemRoot\System32\svchost.exe cmd "svchost.exe -k a" user SYSTEM"#,
+                           r#"+1m svchost.exe <- services.exe image %SystemRoot%\system32\svchost.exe cmd "svchost.exe -k b" user SYSTEM"#,
+                           r#"+1m svchost.exe <- services.exe image \??\C:\Windows\System32\svchost.exe cmd "svchost.exe -k c" user SYSTEM"#,
+                           r#"+1m svchost.exe <- services.exe image \Device\HarddiskVolume3\Windows\System32\svchost.exe cmd "svchost.exe -k d" user SYSTEM"#,
+                           r#"+1m svchost.exe <- services.exe image C:\WINDOWS\SYSTEM32\SVCHOST.EXE cmd "svchost.exe -k e" user SYSTEM"#,
+                           r#"+1m svchost.exe <- services.exe image C:\Windows\SysWOW64\svchost.exe cmd "svchost.exe -k f" user SYSTEM"#,
+                           r#"+1m taskhostw.exe <- svchost.exe image \SystemRoot\System32\taskhostw.exe"#) },
+
+    Fixture { rule: "path.explorer", what: "explorer.exe in a temp folder", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["path.explorer"],
+        scenario: console!(r"2024-03-01T10:00:00Z explorer.exe pid 4000 <- explorer.exe image C:\Users\alice\AppData\Local\Temp\explorer.exe tag 1") },
+    Fixture { rule: "path.explorer", what: "explorer.exe as \\SystemRoot\\ and the SysWOW64 copy", expect: Miss,
+        fires: &[],
+        scenario: console!(r"+1h explorer.exe <- explorer.exe image \SystemRoot\explorer.exe",
+                           r"+1h explorer.exe <- explorer.exe image C:\Windows\SysWOW64\explorer.exe") },
+
+    Fixture { rule: "name.lookalike", what: "scvhost.exe (transposition)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["name.lookalike"],
+        scenario: console!(r#"2024-03-01T10:00:00Z scvhost.exe pid 4000 <- explorer.exe tag 1"#) },
+    Fixture { rule: "name.lookalike", what: "svch0st.exe (digit for letter)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["name.lookalike"],
+        scenario: console!(r#"2024-03-01T10:00:00Z svch0st.exe pid 4000 <- explorer.exe tag 1"#) },
+    Fixture { rule: "name.lookalike", what: "lsаss.exe with a Cyrillic а", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["name.lookalike"],
+        scenario: console!("2024-03-01T10:00:00Z ls\u{430}ss.exe pid 4000 <- explorer.exe tag 1") },
+    Fixture { rule: "name.lookalike", what: "svchоst.exe with a Cyrillic о, in System32", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["name.lookalike"],
+        scenario: console!("2024-03-01T10:00:00Z svch\u{43e}st.exe pid 4000 <- services.exe user SYSTEM tag 1") },
+    Fixture { rule: "name.lookalike", what: "right-to-left override that displays as lsass.exe", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["name.lookalike"],
+        scenario: console!("2024-03-01T10:00:00Z \u{202e}exe.ssasl pid 4000 <- explorer.exe image \"C:\\Users\\Public\\\u{202e}exe.ssasl\" tag 1") },
+    Fixture { rule: "name.lookalike", what: "zero-width space inside svchost.exe", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["name.lookalike"],
+        scenario: console!("2024-03-01T10:00:00Z svc\u{200b}host.exe pid 4000 <- explorer.exe tag 1") },
+    Fixture { rule: "name.lookalike", what: "trailing space: \"svchost.exe \" in System32 under services.exe", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["name.lookalike"],
+        scenario: console!(r#"2024-03-01T10:00:00Z x pid 4000 <- services.exe image "C:\Windows\System32\svchost.exe " cmd "svchost.exe -k netsvcs" user SYSTEM tag 1"#) },
+    Fixture { rule: "name.lookalike", what: "trailing dot: services.exe.", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["name.lookalike"],
+        scenario: console!(r"2024-03-01T10:00:00Z x pid 4000 <- explorer.exe image C:\Users\Public\services.exe. tag 1") },
+    Fixture { rule: "name.lookalike", what: "double extension: winlogon.exe.exe", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["name.lookalike"],
+        scenario: console!(r"2024-03-01T10:00:00Z winlogon.exe.exe pid 4000 <- explorer.exe tag 1") },
+    Fixture { rule: "name.lookalike", what: "iexplore, taskhost, lsm, smartscreen, sihclient, wininet-like names", expect: Miss,
+        fires: &[],
+        scenario: console!(r#"+1h iexplore.exe <- explorer.exe image "C:\Program Files\Internet Explorer\iexplore.exe""#,
+                           "+1m taskhost.exe <- svchost.exe", "+1m smartscreen.exe <- svchost.exe",
+                           "+1m sihclient.exe <- svchost.exe", "+1m lsm.exe <- wininit.exe", "+1m notepad.exe <- explorer.exe",
+                           "+1m SVCHOST.EXE <- services.exe cmd \"svchost.exe -k x\" user SYSTEM") },
+
+    Fixture { rule: "name.original", what: "svchost.exe whose binary is cmd.exe", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["name.original"],
+        scenario: console!(r#"2024-03-01T10:00:00Z svchost.exe pid 4000 <- services.exe cmd "svchost.exe -k netsvcs" user SYSTEM original Cmd.Exe tag 1"#) },
+    Fixture { rule: "name.original", what: "OriginalFileName in another case", expect: Miss,
+        fires: &[],
+        scenario: console!(r#"+1h svchost.exe <- services.exe cmd "svchost.exe -k netsvcs" user SYSTEM original SVCHOST.EXE"#,
+                           "+1h explorer.exe <- explorer.exe original EXPLORER.EXE") },
+
+    // ------------------------------------------------------------------ accounts
+    Fixture { rule: "user.core-system", what: "csrss.exe of a crafted session running as a person (Sysmon only)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["user.core-system"],
+        scenario: concat!("sources sysmon\n", console!(r#"2024-03-01T09:59:59Z smss.exe pid 3000 <- smss.exe cmd "\SystemRoot\System32\smss.exe 000000dc 00000084" session 2"#,
+                           r"2024-03-01T10:00:00Z csrss.exe pid 4000 <- 3000 user WIN10-A\alice tag 1")) },
+    Fixture { rule: "user.core-system", what: "winlogon.exe as a person, Security v2 only (TargetUserSid)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["user.core-system"],
+        scenario: concat!("sources security-v2\n", console!(r#"2024-03-01T09:59:59Z smss.exe pid 3000 <- smss.exe cmd "\SystemRoot\System32\smss.exe 000000dc 00000084" session 2"#,
+                           r"2024-03-01T10:00:00Z winlogon.exe pid 4000 <- 3000 user CORP\bob tag 1")) },
+    Fixture { rule: "user.core-system", what: "lsass.exe made by a person's shell, Security v1 only (the creator's account)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["instances.once-per-boot", "parent.lsass", "start.late", "user.core-system"],
+        scenario: concat!("sources security-v1\n", console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe",
+                           "2024-03-01T10:00:00Z lsass.exe pid 4000 <- cmd.exe tag 1")) },
+    Fixture { rule: "user.core-system", what: "the boot chain on each log (SYSTEM as NT AUTHORITY\\SYSTEM, HOST$, S-1-5-18)", expect: Miss,
+        fires: &[],
+        scenario: "host WIN10-A\nsources sysmon,security-v2\nboot 2024-03-01T08:00:00Z\n+2h rdp CORP\\bob\n+1h shutdown\nboot +1h\n" },
+
+    Fixture { rule: "user.svchost", what: "a per-user svchost under services.exe: low only", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["user.svchost"],
+        scenario: console!(r#"2024-03-01T10:00:00Z svchost.exe pid 4000 <- services.exe cmd "svchost.exe -k UnistackSvcGroup -s CDPUserSvc" user WIN10-A\alice tag 1"#) },
+    Fixture { rule: "user.svchost", what: "service hosts as LOCAL SERVICE and NETWORK SERVICE on Security v2 and v1", expect: Miss,
+        fires: &[],
+        scenario: concat!("sources security-v1\n", console!(r#"+1h svchost.exe <- services.exe cmd "svchost.exe -k LocalService" user "LOCAL SERVICE""#,
+                           r#"+1h svchost.exe <- services.exe cmd "svchost.exe -k NetworkService" user "NETWORK SERVICE""#)) },
+
+    Fixture { rule: "user.shell-not-system", what: "explorer.exe running as SYSTEM", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["user.shell-not-system"],
+        scenario: console!("2024-03-01T10:00:00Z explorer.exe pid 4000 <- explorer.exe user SYSTEM tag 1") },
+    Fixture { rule: "user.shell-not-system", what: "console and RDP logons on Security v1 (userinit's creator is winlogon, SYSTEM)", expect: Miss,
+        fires: &[],
+        scenario: concat!("sources security-v1\n", console!("+2h rdp CORP\\bob")) },
+
+    Fixture { rule: "session.zero", what: "lsaiso.exe under wininit in session 1", expect: Hit { pid: 4000, at: "2024-03-01T08:00:03Z" },
+        fires: &["session.zero"],
+        scenario: "host WIN10-A\nboot 2024-03-01T08:00:00Z\n2024-03-01T08:00:03Z lsaiso.exe pid 4000 <- wininit.exe session 1 tag 1\n" },
+    Fixture { rule: "session.zero", what: "wininit, services, lsass in session 0 with sessions 1 and 2 in use", expect: Miss,
+        fires: &[], scenario: console!("+1h rdp CORP\\bob") },
+
+    // ------------------------------------------------------------------ instances and timing
+    Fixture { rule: "instances.once-per-boot", what: "a second services.exe while the first lives", expect: Hit { pid: 4000, at: "2024-03-01T08:00:40Z" },
+        fires: &["instances.once-per-boot"],
+        scenario: "host WIN10-A\nboot 2024-03-01T08:00:00Z\n2024-03-01T08:00:40Z services.exe pid 4000 <- wininit.exe tag 1\n+1h logon WIN10-A\\alice\n" },
+    Fixture { rule: "instances.once-per-boot", what: "lsass.exe restarted after the first exited, and one per boot over two boots", expect: Miss,
+        fires: &[],
+        scenario: "host WIN10-A\nboot 2024-03-01T08:00:00Z\n+30s exit lsass.exe status 0xc0000005\n+10s lsass.exe <- wininit.exe\n+1h shutdown\nboot +1h\n+1m logon WIN10-A\\alice\n" },
+
+    Fixture { rule: "start.late", what: "lsass.exe started two hours after boot (the first exited)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["start.late"],
+        scenario: console!("2024-03-01T09:59:00Z exit lsass.exe", "2024-03-01T10:00:00Z lsass.exe pid 4000 <- wininit.exe tag 1") },
+    Fixture { rule: "start.late", what: "the same late lsass when the boot's start is not in any log", expect: Miss,
+        fires: &[],
+        scenario: concat!("sources security-v2\n", console!("+1h clear system", "clear security", "2024-03-01T09:59:00Z exit lsass.exe",
+                           "2024-03-01T10:00:00Z lsass.exe <- wininit.exe")) },
+
+    Fixture { rule: "start.session-late", what: "winlogon.exe five minutes after its session's smss.exe", expect: Hit { pid: 4000, at: "2024-03-01T10:05:00Z" },
+        fires: &["exit.smss-child", "start.session-late"],
+        scenario: console!(r#"2024-03-01T10:00:00Z smss.exe pid 3000 <- smss.exe cmd "\SystemRoot\System32\smss.exe 000000dc 00000084" session 2"#,
+                           "+80ms csrss.exe <- 3000", "2024-03-01T10:05:00Z winlogon.exe pid 4000 <- 3000 tag 1", "+1s exit 3000") },
+    Fixture { rule: "start.session-late", what: "RDP sessions' csrss and winlogon hours after boot", expect: Miss,
+        fires: &[], scenario: console!("+6h rdp CORP\\bob", "+1d rdp CORP\\carol") },
+
+    Fixture { rule: "exit.smss-child", what: "a boot-time smss child that never exits", expect: Hit { pid: 4000, at: "2024-03-01T08:00:02Z" },
+        fires: &["exit.smss-child"],
+        scenario: r#"host WIN10-A
+boot 2024-03-01T08:00:00Z
+2024-03-01T08:00:02Z smss.exe pid 4000 <- smss.exe cmd "\SystemRoot\System32\smss.exe 000000e4 00000084" session 3 tag 1
++2h logon WIN10-A\alice
+"# },
+    Fixture { rule: "exit.smss-child", what: "boot-time smss children whose exits are not audited", expect: Miss,
+        fires: &[],
+        scenario: concat!("2024-03-01T07:59:00Z audit termination off\n", console!("+2h rdp CORP\\bob")) },
+    Fixture { rule: "exit.smss-child", what: "an RDP session's smss child that exits", expect: Miss,
+        fires: &[], scenario: console!("+2h rdp CORP\\bob", "+2h logon WIN10-A\\alice") },
+
+    Fixture { rule: "exit.userinit", what: "userinit.exe still running an hour after logon", expect: Hit { pid: 4000, at: "2024-03-01T08:01:00Z" },
+        fires: &["exit.userinit"],
+        scenario: r"host WIN10-A
+boot 2024-03-01T08:00:00Z
+2024-03-01T08:01:00Z userinit.exe pid 4000 <- winlogon.exe user WIN10-A\alice tag 1
++1s explorer.exe <- userinit.exe
++1h cmd.exe <- explorer.exe
++1m exit cmd.exe
+" },
+    Fixture { rule: "exit.userinit", what: "userinit.exe that runs a minute, and one whose exit is not audited", expect: Miss,
+        fires: &[],
+        scenario: "host WIN10-A\nboot 2024-03-01T08:00:00Z\n+1m userinit.exe <- winlogon.exe user WIN10-A\\alice\n+1m exit userinit.exe\n+1h audit termination off\n+1m logon CORP\\bob\n+1h cmd.exe <- explorer.exe\n" },
+
+    // ------------------------------------------------------------------ command lines and children
+    Fixture { rule: "cmdline.svchost-k", what: "svchost.exe without -k under services.exe", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["cmdline.svchost-k"],
+        scenario: console!(r#"2024-03-01T10:00:00Z svchost.exe pid 4000 <- services.exe cmd "C:\Windows\system32\svchost.exe" user SYSTEM tag 1"#) },
+    Fixture { rule: "cmdline.svchost-k", what: "svchost without -k under MsMpEng; -k at the end, quoted, or /k", expect: Miss,
+        fires: &[],
+        scenario: console!(r#"+1h MsMpEng.exe <- services.exe image "C:\Program Files\Windows Defender\MsMpEng.exe" user SYSTEM"#,
+                           r#"+1m svchost.exe <- MsMpEng.exe cmd "C:\Windows\system32\svchost.exe""#,
+                           r#"+1m svchost.exe <- services.exe cmd "C:\Windows\System32\svchost.exe -k" user SYSTEM"#,
+                           r#"+1m svchost.exe <- services.exe cmd "svchost.exe /k netsvcs" user SYSTEM"#) },
+
+    Fixture { rule: "child.lsass", what: "cmd.exe started by lsass.exe", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["child.lsass"],
+        scenario: console!("2024-03-01T10:00:00Z cmd.exe pid 4000 <- lsass.exe tag 1") },
+    Fixture { rule: "child.lsass", what: "efsui.exe and WerFault.exe under lsass.exe", expect: Miss,
+        fires: &[], scenario: console!("+1h efsui.exe <- lsass.exe", "+1h WerFault.exe <- lsass.exe cmd \"WerFault.exe -u -p 640 -s 112\"") },
+
+    Fixture { rule: "child.csrss", what: "rundll32.exe started by csrss.exe", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["child.csrss"],
+        scenario: console!("2024-03-01T10:00:00Z rundll32.exe pid 4000 <- csrss.exe tag 1") },
+    Fixture { rule: "child.csrss", what: "conhost.exe and WerFault.exe under csrss.exe", expect: Miss,
+        fires: &[], scenario: console!("+1h conhost.exe <- csrss.exe", "+1h WerFault.exe <- csrss.exe") },
+
+    Fixture { rule: "child.smss", what: "a BootExecute program under smss.exe", expect: Hit { pid: 4000, at: "2024-03-01T08:00:01.500Z" },
+        fires: &["child.smss"],
+        scenario: "host WIN10-A\nboot 2024-03-01T08:00:00Z\n2024-03-01T08:00:01.500Z evil.exe pid 4000 <- smss.exe image C:\\Windows\\System32\\evil.exe tag 1\n+1s exit evil.exe\n" },
+    Fixture { rule: "child.smss", what: "autochk, setupcl and per-session smss under smss", expect: Miss,
+        fires: &[], scenario: console!("+1h setupcl.exe <- smss.exe", "+1s exit setupcl.exe", "+2h rdp CORP\\bob") },
+
+    Fixture { rule: "child.shell-of-core", what: "cmd.exe under services.exe (PsExec-style service)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["child.shell-of-core"],
+        scenario: console!(r#"2024-03-01T10:00:00Z cmd.exe pid 4000 <- services.exe cmd "cmd.exe /c echo abc > \\.\pipe\abc" user SYSTEM tag 1"#) },
+    Fixture { rule: "child.shell-of-core", what: "cmd.exe under winlogon.exe (sticky keys)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["child.shell-of-core"],
+        scenario: console!(r#"2024-03-01T10:00:00Z cmd.exe pid 4000 <- winlogon.exe cmd "C:\Windows\system32\cmd.exe sethc.exe 211" tag 1"#) },
+    Fixture { rule: "child.shell-of-core", what: "powershell.exe under wininit.exe", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["child.shell-of-core"],
+        scenario: console!(r"2024-03-01T10:00:00Z powershell.exe pid 4000 <- wininit.exe image C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe tag 1") },
+    Fixture { rule: "child.shell-of-core", what: "PSEXESVC, svchost under services; userinit under winlogon; cmd under explorer", expect: Miss,
+        fires: &[],
+        scenario: console!(r"+1h PSEXESVC.exe <- services.exe image C:\Windows\PSEXESVC.exe user SYSTEM",
+                           "+1m cmd.exe <- explorer.exe", "+1m powershell.exe <- cmd.exe", "+1h rdp CORP\\bob") },
+];
+
+#[test]
+fn every_rule_has_a_positive_and_a_negative_fixture() {
+    let baseline = Baseline::defaults().unwrap();
+    let mut missing = Vec::new();
+    for r in &baseline.rules {
+        let pos = FIXTURES
+            .iter()
+            .any(|f| f.rule == r.id && matches!(f.expect, Hit { .. }));
+        let neg = FIXTURES
+            .iter()
+            .any(|f| f.rule == r.id && matches!(f.expect, Miss));
+        if !pos || !neg {
+            missing.push(format!("{} (positive: {pos}, negative: {neg})", r.id));
+        }
+    }
+    for f in FIXTURES {
+        assert!(
+            baseline.rules.iter().any(|r| r.id == f.rule),
+            "fixture for unknown rule {}",
+            f.rule
+        );
+    }
+    assert!(missing.is_empty(), "rules without fixtures: {missing:#?}");
+}
+
+#[test]
+fn every_fixture_shows_what_its_rule_says() {
+    let failures: Vec<String> = FIXTURES.iter().filter_map(|f| check(f).err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures failed:\n\n{}",
+        failures.len(),
+        FIXTURES.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// The per-user svchost finding is low: `--fail-on medium` passes it, `--fail-on low` not.
+#[test]
+fn the_binary_exits_1_only_for_findings_at_or_above_fail_on() {
+    let by_rule = |rule: &str, hit: bool| {
+        FIXTURES
+            .iter()
+            .find(|f| f.rule == rule && matches!(f.expect, Hit { .. }) == hit)
+            .unwrap()
+    };
+    let cases: &[(&Fixture, &str, i32, &[&str])] = &[
+        (
+            by_rule("parent.lsass", true),
+            "high",
+            1,
+            &["parent.lsass", "child.lsass"],
+        ),
+        (
+            by_rule("user.svchost", true),
+            "medium",
+            0,
+            &["user.svchost"],
+        ),
+        (by_rule("user.svchost", true), "low", 1, &["user.svchost"]),
+        (by_rule("start.session-late", false), "low", 0, &[]),
+        (by_rule("path.core", false), "info", 0, &[]),
+    ];
+    for (f, fail_on, code, rules) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        write(f.scenario, tmp.path());
+        let out_file = tmp.path().join("findings.jsonl");
+        let out = support::run(&[
+            "scan",
+            &tmp.path().to_string_lossy(),
+            "--format",
+            "jsonl",
+            "--fail-on",
+            fail_on,
+            "-o",
+            &out_file.to_string_lossy(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "{} / {} --fail-on {fail_on}: {stderr}",
+            f.rule,
+            f.what
+        );
+        let lines = support::read_jsonl(&out_file);
+        for rule in *rules {
+            let hit = lines.iter().find(|l| l["rule"] == *rule);
+            let hit = hit.unwrap_or_else(|| panic!("{}: no {rule} in {lines:?}", f.what));
+            for key in [
+                "severity",
+                "host",
+                "time",
+                "image",
+                "pid",
+                "record_id",
+                "file",
+                "ancestry",
+            ] {
+                assert!(!hit[key].is_null(), "{rule}: no {key} in {hit}");
+            }
+            assert_eq!(hit["host"], "WIN10-A");
+        }
+        if rules.is_empty() {
+            assert!(lines.is_empty(), "{}: {lines:?}", f.what);
+        }
+        let min = lines
+            .iter()
+            .filter_map(|l| l["severity"].as_str()?.parse::<Severity>().ok())
+            .max();
+        assert_eq!(min.is_some(), !rules.is_empty());
+    }
+}

@@ -454,8 +454,8 @@ mod tables {
         assert_eq!(code, Some(3), "{stderr}");
         let file = std::fs::File::open(w.cwd.join("p.parquet")).unwrap();
         let df = ParquetReader::new(file).finish().unwrap();
-        let col = df.column("command_line").unwrap().str().unwrap().clone();
-        let cmds: BTreeSet<&str> = col.into_iter().flatten().collect();
+        let col = df.column("command_line").unwrap().str().unwrap();
+        let cmds: BTreeSet<&str> = col.iter().flatten().collect();
         for (attack, s) in STRINGS {
             assert!(cmds.contains(s), "{attack}: parquet not lossless");
         }

@@ -62,7 +62,6 @@ pub fn read_chunks(
         source,
     };
     let mut f = File::open(path).map_err(io)?;
-    let settings = Arc::new(ParserSettings::default().num_threads(1));
     let mut counters = EvtxCounters::default();
     let mut buf = vec![0u8; CHUNK_SIZE as usize];
     for chunk_no in range {
@@ -75,32 +74,71 @@ pub fn read_chunks(
             return Err(io(e));
         }
         sink.progress(CHUNK_SIZE);
-        let (verdict, info, issues) = check_chunk(&buf, chunk_no, offset, file, flags);
-        for issue in issues {
-            sink.issue(issue);
-        }
-        let mut summary = ChunkSummary {
-            chunk_no,
-            verdict,
-            info,
-            ids: Vec::new(),
-        };
-        // A zeroed chunk holds nothing. A chunk whose magic was wiped may still hold intact
-        // records (the evtx crate skips such chunks whole): they are walked and read like any
-        // other, and the damage stays reported.
-        if verdict != ChunkVerdict::Zeroed {
-            let ctx = ChunkCtx {
-                bad_magic: verdict == ChunkVerdict::BadMagic,
-                chunk_no,
-                offset,
-                file,
-                settings: &settings,
-            };
-            read_one_chunk(&buf, &ctx, sink, &mut summary.ids, &mut counters);
-        }
-        chunks.push(summary);
+        chunks.push(read_chunk(&buf, chunk_no, file, flags, sink, &mut counters));
     }
     Ok(counters)
+}
+
+/// Check and read one 64 KiB chunk held in memory (`chunk_no` locates it in the file): the
+/// byte-level checks, then its records. The step [`read_chunks`] repeats for each chunk it
+/// reads from disk; public so a chunk can be read without a file (the fuzz targets).
+pub fn read_chunk(
+    buf: &[u8],
+    chunk_no: u64,
+    file: &Arc<str>,
+    flags: FileFlags,
+    sink: &mut dyn RecordSink,
+    counters: &mut EvtxCounters,
+) -> ChunkSummary {
+    let offset = FILE_HEADER_SIZE.saturating_add(chunk_no.saturating_mul(CHUNK_SIZE));
+    let (verdict, info, issues) = check_chunk(buf, chunk_no, offset, file, flags);
+    for issue in issues {
+        sink.issue(issue);
+    }
+    let mut summary = ChunkSummary {
+        chunk_no,
+        verdict,
+        info,
+        ids: Vec::new(),
+    };
+    // A zeroed chunk holds nothing. A chunk whose magic was wiped may still hold intact
+    // records (the evtx crate skips such chunks whole): they are walked and read like any
+    // other, and the damage stays reported.
+    if verdict != ChunkVerdict::Zeroed {
+        let ctx = ChunkCtx {
+            bad_magic: verdict == ChunkVerdict::BadMagic,
+            chunk_no,
+            offset,
+            file,
+        };
+        read_one_chunk(buf, &ctx, sink, &mut summary.ids, counters);
+    }
+    summary
+}
+
+/// Read a whole EVTX file held in memory with the same steps as the CLI: the file header and
+/// size checks, every whole chunk, then the whole-file checks (zeroed runs, duplicate ids).
+/// The CLI reads from disk in chunk ranges spread over threads instead; this is for inputs
+/// already in memory (the fuzz targets, tests). Everything found goes to `sink`.
+pub fn read_evtx_bytes(bytes: &[u8], file: &Arc<str>, sink: &mut dyn RecordSink) -> EvtxCounters {
+    let size = bytes.len() as u64;
+    let head = bytes.get(..FILE_HEADER_SIZE as usize).unwrap_or(bytes);
+    let (info, found) = super::integrity::check_file_header(head, size, file);
+    for issue in found {
+        sink.issue(issue);
+    }
+    let flags = info.map(|i| i.flags).unwrap_or_default();
+    let mut counters = EvtxCounters::default();
+    let mut chunks = Vec::new();
+    let body = bytes.get(FILE_HEADER_SIZE as usize..).unwrap_or_default();
+    for (chunk_no, buf) in (0u64..).zip(body.chunks_exact(CHUNK_SIZE as usize)) {
+        sink.progress(CHUNK_SIZE);
+        chunks.push(read_chunk(buf, chunk_no, file, flags, sink, &mut counters));
+    }
+    for issue in super::filecheck::finish_file(file, chunks) {
+        sink.issue(issue);
+    }
+    counters
 }
 
 /// Where a chunk is, for locating what goes wrong in it.
@@ -110,7 +148,6 @@ struct ChunkCtx<'a> {
     chunk_no: u64,
     offset: u64,
     file: &'a Arc<str>,
-    settings: &'a Arc<ParserSettings>,
 }
 
 /// Size of a record header: magic, size, record id, written time.
@@ -187,7 +224,10 @@ fn render_with_evtx(
             return;
         }
     };
-    let mut chunk = match data.parse(Arc::clone(ctx.settings)) {
+    // Made here, not per file: only the rare chunk with a record the fast path cannot read
+    // gets this far.
+    let settings = Arc::new(ParserSettings::default().num_threads(1));
+    let mut chunk = match data.parse(settings) {
         Ok(c) => c,
         Err(e) => {
             for &(id, at, _) in wanted {

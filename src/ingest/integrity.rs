@@ -440,7 +440,7 @@ pub fn check_chunk(
         found.extend(header_checksum_problem(chunk, &mut info, &label));
     }
     if info.header_trusted() {
-        found.extend(header_value_problem(&info, &label));
+        found.extend(header_value_problem(chunk, &info, &label));
     }
     if !skip_crc {
         found.extend(data_checksum_problem(chunk, &mut info, &label));
@@ -545,10 +545,60 @@ fn header_checksum_problem(
     })
 }
 
+/// Most records one chunk can hold: its records area filled with the smallest records.
+const MAX_RECORDS_PER_CHUNK: u64 = ((CHUNK_LEN - CHUNK_HEADER_LEN) / MIN_RECORD_LEN) as u64;
+/// The chunk header size Windows writes (and every reader assumes).
+const CHUNK_HEADER_FIELDS: u32 = 128;
+/// Where the string table (64 offsets) and then the template table (32 offsets) sit.
+const TABLES: Range<usize> = 128..CHUNK_HEADER_LEN;
+
 /// Impossible values in a header whose checksum passed (or is absent).
-fn header_value_problem(info: &ChunkInfo, label: &str) -> Option<ChunkProblem> {
+///
+/// A header can be consistent with its checksum and still lie: a forged or rewritten chunk
+/// gets a fresh CRC32. Every value here is one Windows never writes, so the chunk is reported
+/// rather than read on trust.
+fn header_value_problem(chunk: &[u8], info: &ChunkInfo, label: &str) -> Option<ChunkProblem> {
     let mut problems = Vec::new();
     let fso = info.free_space_offset;
+    if info.header_size != CHUNK_HEADER_FIELDS {
+        problems.push(format!(
+            "header size {} is not {CHUNK_HEADER_FIELDS}",
+            info.header_size
+        ));
+    }
+    let holds_records = records_area(fso).is_some_and(|a| a.end > a.start);
+    if holds_records {
+        // Record numbers and ids count from 1, and one chunk cannot span more of them than
+        // it has room for records.
+        for (what, first, last) in [
+            ("number", info.first_record_number, info.last_record_number),
+            ("id", info.first_record_id, info.last_record_id),
+        ] {
+            if first == 0 {
+                problems.push(format!("first record {what} is 0 (they start at 1)"));
+            } else if first <= last && last - first >= MAX_RECORDS_PER_CHUNK {
+                problems.push(format!(
+                    "record {what}s {first}..={last} are more than a chunk can hold \
+                     ({MAX_RECORDS_PER_CHUNK})"
+                ));
+            }
+        }
+        // String and template table entries point at names and templates inside the
+        // records; 0 is an empty bucket.
+        let tables = chunk.get(TABLES).unwrap_or_default();
+        let outside = (TABLES.start..)
+            .step_by(4)
+            .zip(tables.chunks_exact(4))
+            .filter_map(|(at, b)| Some((at, u32::from_le_bytes(b.try_into().ok()?))))
+            .find(|&(_, off)| off != 0 && !(CHUNK_HEADER_LEN as u32..fso).contains(&off));
+        if let Some((at, off)) = outside {
+            let table = if at < 384 { "string" } else { "template" };
+            problems.push(format!(
+                "{table} table entry at header offset {at} points at {off:#x}, outside the \
+                 records area 0x200..{fso:#x}"
+            ));
+        }
+    }
     if records_area(fso).is_none() {
         problems.push(format!(
             "free-space offset {fso:#x} is outside 0x200..=0x10000, so its records cannot be \

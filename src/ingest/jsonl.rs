@@ -46,8 +46,9 @@ pub fn read_jsonl(
     read_jsonl_from(BufReader::with_capacity(BLOCK, handle), file, sink).map_err(io_err)
 }
 
-/// The reader behind [`read_jsonl`], over any buffered source (tests feed it slices).
-pub(crate) fn read_jsonl_from<R: BufRead>(
+/// The reader behind [`read_jsonl`], over any buffered source (tests and the fuzz targets feed
+/// it slices).
+pub fn read_jsonl_from<R: BufRead>(
     mut source: R,
     file: &Arc<str>,
     sink: &mut dyn RecordSink,

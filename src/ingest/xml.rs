@@ -46,8 +46,9 @@ pub fn read_xml(path: &Path, file: &Arc<str>, sink: &mut dyn RecordSink) -> Resu
     read_xml_from(handle, file, sink).map_err(io_err)
 }
 
-/// The reader behind [`read_xml`], over any byte source (tests feed it slices).
-pub(crate) fn read_xml_from<R: Read>(
+/// The reader behind [`read_xml`], over any byte source (tests and the fuzz targets feed it
+/// slices).
+pub fn read_xml_from<R: Read>(
     source: R,
     file: &Arc<str>,
     sink: &mut dyn RecordSink,

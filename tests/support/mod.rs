@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: run the real binary, find the corpus.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

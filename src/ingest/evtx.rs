@@ -6,7 +6,7 @@
 //! decoded by [`super::binxml`] from its substitution values; a record of a shape that module
 //! does not handle is rendered to XML by the evtx crate and read by the XML reader instead.
 
-use super::binxml::ChunkDecoder;
+use super::binxml::{ChunkDecoder, SharedTemplates};
 use super::integrity::{check_chunk, walk_records, ChunkInfo, ChunkVerdict, FileFlags};
 use super::{ReadError, RecordSink};
 use crate::issues::{Issue, IssueKind};
@@ -65,6 +65,7 @@ pub fn read_chunks(
     let settings = Arc::new(ParserSettings::default().num_threads(1));
     let mut counters = EvtxCounters::default();
     let mut buf = vec![0u8; CHUNK_SIZE as usize];
+    let mut shared = SharedTemplates::default();
     for chunk_no in range {
         let offset = FILE_HEADER_SIZE + chunk_no * CHUNK_SIZE;
         f.seek(SeekFrom::Start(offset)).map_err(io)?;
@@ -96,7 +97,14 @@ pub fn read_chunks(
                 file,
                 settings: &settings,
             };
-            read_one_chunk(&buf, &ctx, sink, &mut summary.ids, &mut counters);
+            read_one_chunk(
+                &buf,
+                &ctx,
+                sink,
+                &mut summary.ids,
+                &mut counters,
+                &mut shared,
+            );
         }
         chunks.push(summary);
     }
@@ -127,6 +135,7 @@ fn read_one_chunk(
     sink: &mut dyn RecordSink,
     ids: &mut Vec<(u64, u64)>,
     counters: &mut EvtxCounters,
+    shared: &mut SharedTemplates,
 ) {
     let walk = walk_records(bytes, ctx.chunk_no, ctx.offset, ctx.file);
     // In a chunk whose magic is gone and which holds no record at all, the walk's complaints
@@ -136,7 +145,7 @@ fn read_one_chunk(
             sink.issue(issue);
         }
     }
-    let mut decoder = ChunkDecoder::new(bytes);
+    let mut decoder = ChunkDecoder::with_shared(bytes, std::mem::take(shared));
     let mut fallback: Vec<(u64, u64, &'static str)> = Vec::new();
     for span in &walk.records {
         let at = ctx.offset + u64::from(span.offset);
@@ -150,6 +159,7 @@ fn read_one_chunk(
             Err(why) => fallback.push((span.record_id, at, why.0)),
         }
     }
+    *shared = decoder.into_shared();
     if !fallback.is_empty() {
         render_with_evtx(bytes, ctx, &fallback, sink, counters);
     }

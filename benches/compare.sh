@@ -30,8 +30,8 @@ the tools; the table shows medians.
   INPUT...       default: /tmp/big.evtx and the corpus directory
 
 Environment: LINEAGE_COMMAND=scan times `lineage scan` instead of `lineage events`.
-Environment: LINEAGE=path/to/lineage (default target/release/lineage, or
-$CARGO_TARGET_DIR/release/lineage), EVTX_DUMP=path/to/evtx_dump (default: PATH, ~/.cargo/bin).
+Environment: LINEAGE=path/to/lineage (default: the `dist` build, thin LTO, from
+`cargo build --profile dist`, in target/ or $CARGO_TARGET_DIR; else the release build), EVTX_DUMP=path/to/evtx_dump (default: PATH, ~/.cargo/bin).
 EOF
 }
 
@@ -92,13 +92,17 @@ EVTX_DUMP="${EVTX_DUMP:-$(command -v evtx_dump || echo "$HOME/.cargo/bin/evtx_du
 [[ -x "$EVTX_DUMP" ]] || die "evtx_dump not found at '$EVTX_DUMP' (cargo install evtx --version 0.15.1, or set EVTX_DUMP)"
 
 if [[ -z "${LINEAGE:-}" ]]; then
-  LINEAGE="$repo/target/release/lineage"
-  if [[ ! -x "$LINEAGE" && -n "${CARGO_TARGET_DIR:-}" ]]; then LINEAGE="$CARGO_TARGET_DIR/release/lineage"; fi
+  # The `dist` profile (release + thin LTO) is what users get; release is the fallback.
+  for cand in "${CARGO_TARGET_DIR:-$repo/target}/dist/lineage" "$repo/target/dist/lineage" \
+              "${CARGO_TARGET_DIR:-$repo/target}/release/lineage" "$repo/target/release/lineage"; do
+    if [[ -x "$cand" ]]; then LINEAGE="$cand"; break; fi
+  done
+  LINEAGE="${LINEAGE:-$repo/target/release/lineage}"
 fi
 if ((dry)); then
   lineage_label="lineage [dry: evtx_dump]"
 else
-  [[ -x "$LINEAGE" ]] || die "lineage binary not found at '$LINEAGE' (cargo build --release, or set LINEAGE=...)"
+  [[ -x "$LINEAGE" ]] || die "lineage binary not found at '$LINEAGE' (cargo build --profile dist, or set LINEAGE=...)"
   lineage_label="lineage"
 fi
 

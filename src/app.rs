@@ -312,6 +312,10 @@ struct UnitResult {
 fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar, as_lines: bool) -> UnitResult {
     let mut ex = Extractor::new(Arc::clone(&u.input.name), filter);
     ex.progress_bar = Some(bar.clone());
+    if as_lines {
+        // Once past the allocator's mmap threshold the buffer grows by remapping, not copying.
+        ex.lines = Some(JsonLines::default());
+    }
     let mut chunks = Vec::new();
     let mut rendered = 0;
     let result = match u.input.format {
@@ -338,18 +342,8 @@ fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar, as_lines: bool) -
             source.to_string(),
         ));
     }
-    let (events, lines) = if as_lines {
-        let mut lines = JsonLines::default();
-        // About the size of a process event's line: the buffer rarely has to grow and copy
-        // (pages reserved but never written cost no memory).
-        lines.buf.reserve(ex.events.len().saturating_mul(1024));
-        for e in &ex.events {
-            lines.push(e);
-        }
-        (Vec::new(), lines)
-    } else {
-        (ex.events, JsonLines::default())
-    };
+    let events = std::mem::take(&mut ex.events);
+    let lines = ex.lines.take().unwrap_or_default();
     UnitResult {
         file: Arc::clone(&u.input.name),
         first_chunk: u.chunks.start,

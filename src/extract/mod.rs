@@ -12,6 +12,7 @@ mod process;
 use crate::ingest::{RawRecord, RecordSink};
 use crate::issues::{Issue, IssueKind};
 use crate::model::{Event, EventKind, Source};
+use crate::report::events::JsonLines;
 use chrono::{DateTime, Utc};
 use fields::{Fields, OddFields};
 use std::collections::BTreeMap;
@@ -91,6 +92,10 @@ pub struct Extractor<'f> {
     file: Arc<str>,
     filter: &'f Filter,
     pub events: Vec<Event>,
+    /// When set, kept events are written here as JSON lines the moment they are built, and
+    /// `events` stays empty: the event's strings are freed while still in cache, and the
+    /// allocator hands the same blocks to the next record.
+    pub lines: Option<JsonLines>,
     pub issues: Vec<Issue>,
     pub tally: Tally,
     /// Where consumed bytes are reported for the progress bar (hidden when not a terminal).
@@ -103,6 +108,7 @@ impl<'f> Extractor<'f> {
             file,
             filter,
             events: Vec::new(),
+            lines: None,
             issues: Vec::new(),
             tally: Tally::default(),
             progress_bar: None,
@@ -198,7 +204,10 @@ impl RecordSink for Extractor<'_> {
         if let Some(event) = self.build(&mut rec, offset) {
             if self.filter.keeps(&event) {
                 self.tally.kept += 1;
-                self.events.push(event);
+                match &mut self.lines {
+                    Some(lines) => lines.push(&event),
+                    None => self.events.push(event),
+                }
             }
         }
     }

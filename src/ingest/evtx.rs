@@ -6,7 +6,7 @@
 //! decoded by [`super::binxml`] from its substitution values; a record of a shape that module
 //! does not handle is rendered to XML by the evtx crate and read by the XML reader instead.
 
-use super::binxml::ChunkDecoder;
+use super::binxml::{ChunkDecoder, SharedTemplates};
 use super::integrity::{check_chunk, walk_records, ChunkInfo, ChunkVerdict, FileFlags};
 use super::{ReadError, RecordSink};
 use crate::issues::{Issue, IssueKind};
@@ -64,6 +64,7 @@ pub fn read_chunks(
     let mut f = File::open(path).map_err(io)?;
     let mut counters = EvtxCounters::default();
     let mut buf = vec![0u8; CHUNK_SIZE as usize];
+    let mut shared = SharedTemplates::default();
     for chunk_no in range {
         let offset = FILE_HEADER_SIZE + chunk_no * CHUNK_SIZE;
         f.seek(SeekFrom::Start(offset)).map_err(io)?;
@@ -74,7 +75,15 @@ pub fn read_chunks(
             return Err(io(e));
         }
         sink.progress(CHUNK_SIZE);
-        chunks.push(read_chunk(&buf, chunk_no, file, flags, sink, &mut counters));
+        chunks.push(read_chunk_shared(
+            &buf,
+            chunk_no,
+            file,
+            flags,
+            sink,
+            &mut counters,
+            &mut shared,
+        ));
     }
     Ok(counters)
 }
@@ -89,6 +98,20 @@ pub fn read_chunk(
     flags: FileFlags,
     sink: &mut dyn RecordSink,
     counters: &mut EvtxCounters,
+) -> ChunkSummary {
+    let mut shared = SharedTemplates::default();
+    read_chunk_shared(buf, chunk_no, file, flags, sink, counters, &mut shared)
+}
+
+/// [`read_chunk`] reusing templates compiled for earlier chunks of the same file.
+fn read_chunk_shared(
+    buf: &[u8],
+    chunk_no: u64,
+    file: &Arc<str>,
+    flags: FileFlags,
+    sink: &mut dyn RecordSink,
+    counters: &mut EvtxCounters,
+    shared: &mut SharedTemplates,
 ) -> ChunkSummary {
     let offset = FILE_HEADER_SIZE.saturating_add(chunk_no.saturating_mul(CHUNK_SIZE));
     let (verdict, info, issues) = check_chunk(buf, chunk_no, offset, file, flags);
@@ -111,7 +134,7 @@ pub fn read_chunk(
             offset,
             file,
         };
-        read_one_chunk(buf, &ctx, sink, &mut summary.ids, counters);
+        read_one_chunk(buf, &ctx, sink, &mut summary.ids, counters, shared);
     }
     summary
 }
@@ -130,10 +153,19 @@ pub fn read_evtx_bytes(bytes: &[u8], file: &Arc<str>, sink: &mut dyn RecordSink)
     let flags = info.map(|i| i.flags).unwrap_or_default();
     let mut counters = EvtxCounters::default();
     let mut chunks = Vec::new();
+    let mut shared = SharedTemplates::default();
     let body = bytes.get(FILE_HEADER_SIZE as usize..).unwrap_or_default();
     for (chunk_no, buf) in (0u64..).zip(body.chunks_exact(CHUNK_SIZE as usize)) {
         sink.progress(CHUNK_SIZE);
-        chunks.push(read_chunk(buf, chunk_no, file, flags, sink, &mut counters));
+        chunks.push(read_chunk_shared(
+            buf,
+            chunk_no,
+            file,
+            flags,
+            sink,
+            &mut counters,
+            &mut shared,
+        ));
     }
     for issue in super::filecheck::finish_file(file, chunks) {
         sink.issue(issue);
@@ -164,6 +196,7 @@ fn read_one_chunk(
     sink: &mut dyn RecordSink,
     ids: &mut Vec<(u64, u64)>,
     counters: &mut EvtxCounters,
+    shared: &mut SharedTemplates,
 ) {
     let walk = walk_records(bytes, ctx.chunk_no, ctx.offset, ctx.file);
     // In a chunk whose magic is gone and which holds no record at all, the walk's complaints
@@ -173,7 +206,7 @@ fn read_one_chunk(
             sink.issue(issue);
         }
     }
-    let mut decoder = ChunkDecoder::new(bytes);
+    let mut decoder = ChunkDecoder::with_shared(bytes, std::mem::take(shared));
     let mut fallback: Vec<(u64, u64, &'static str)> = Vec::new();
     for span in &walk.records {
         let at = ctx.offset + u64::from(span.offset);
@@ -187,6 +220,7 @@ fn read_one_chunk(
             Err(why) => fallback.push((span.record_id, at, why.0)),
         }
     }
+    *shared = decoder.into_shared();
     if !fallback.is_empty() {
         render_with_evtx(bytes, ctx, &fallback, sink, counters);
     }

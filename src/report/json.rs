@@ -193,11 +193,18 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        // Eight bytes at a time while there is nothing to escape in them.
+        // Eight bytes at a time: past them when there is nothing to escape, else straight to
+        // the first byte that needs it (Windows paths have a backslash every few bytes).
         if let Some(w) = bytes.get(i..i + 8) {
             let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-            if !needs_escape(w) {
+            let m = escape_mask(w);
+            if m == 0 {
                 i += 8;
+                continue;
+            }
+            let skip = (m.trailing_zeros() / 8) as usize;
+            if skip > 0 {
+                i += skip;
                 continue;
             }
         }
@@ -230,20 +237,35 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Whether any of the eight bytes is below 0x20, `"` or `\\`.
-fn needs_escape(w: u64) -> bool {
+/// A mask whose lowest set bit is the high bit of the first of the eight bytes (in string
+/// order) that is below 0x20, `"` or `\\`; zero when there is none. Bits above the lowest may
+/// be false alarms (a borrow runs on past the first match); only the lowest is used.
+fn escape_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // A byte is below n (n <= 0x80) exactly when subtracting n borrows into its high bit while
-    // the byte's own high bit was clear; a byte equal to c is a zero byte of w ^ (c * ONES).
+    // A byte is below n (n <= 0x80) when subtracting n borrows into its high bit while the
+    // byte's own high bit was clear; a byte equal to c is a zero byte of w ^ (c * ONES). No
+    // borrow comes from the bytes before the first match, so its bit is exact.
     let below = |w: u64, n: u64| w.wrapping_sub(n * ONES) & !w & HIGH;
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    below(w, 0x20) | zero(w ^ (u64::from(b'"') * ONES)) | zero(w ^ (u64::from(b'\\') * ONES)) != 0
+    below(w, 0x20) | zero(w ^ (u64::from(b'"') * ONES)) | zero(w ^ (u64::from(b'\\') * ONES))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `escape_mask` is zero exactly when no byte needs escaping, else its lowest bit is in
+    /// the first byte that does.
+    fn check_mask(w: [u8; 8]) {
+        let first = w.iter().position(|&c| c < 0x20 || c == b'"' || c == b'\\');
+        let m = escape_mask(u64::from_le_bytes(w));
+        assert_eq!(
+            (m != 0).then(|| (m.trailing_zeros() / 8) as usize),
+            first,
+            "{w:?}"
+        );
+    }
     use crate::model::{Marker, ProcessExit, ProcessStart};
     use std::sync::Arc;
 
@@ -378,8 +400,21 @@ mod tests {
                 for at in 0..8 {
                     let mut w = [fill; 8];
                     w[at] = b;
-                    let want = w.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
-                    assert_eq!(needs_escape(u64::from_le_bytes(w)), want, "{w:?}");
+                    check_mask(w);
+                }
+            }
+        }
+        // Two bytes of interest in one word: the mask points at the first.
+        let some = [0u8, 0x1f, 0x20, b'"', b'\\', b'a', 0x7f, 0x80, 0xff];
+        for &x in &some {
+            for &y in &some {
+                for at in 0..8 {
+                    for at2 in at + 1..8 {
+                        let mut w = [b'a'; 8];
+                        w[at] = x;
+                        w[at2] = y;
+                        check_mask(w);
+                    }
                 }
             }
         }

@@ -8,7 +8,9 @@ use lineage::baseline::rules::{parse, Baseline};
 use lineage::lineage::synth::{generate, SynthConfig};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Err(e) = parse("fuzz.toml", text) {
         let msg = e.to_string();
         assert!(msg.starts_with("fuzz.toml"), "{msg}");
@@ -20,7 +22,9 @@ fuzz_target!(|data: &[u8]| {
     if std::fs::write(&file, text).is_err() {
         return;
     }
-    let Ok(baseline) = Baseline::load(&[file]) else { return };
+    let Ok(baseline) = Baseline::load(&[file]) else {
+        return;
+    };
     let (events, _) = generate(&SynthConfig {
         hosts: 1,
         boots_per_host: 1,

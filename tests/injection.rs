@@ -20,12 +20,21 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 3, 1, 8, 0, 0).unwrap()
 }
 
-/// A Sysmon 1 with every free-text field set to `text`.
-fn start(pid: u32, parent_pid: u32, at: DateTime<Utc>, text: &str, image: &str) -> ProcessCreate {
+/// A Sysmon 1 with every free-text field set to `text`, on the machine whose ProcessGuid
+/// prefix is `machine` (distinct machines have distinct prefixes, or lineage rightly takes
+/// them for one renamed machine and their identical processes for duplicates).
+fn start(
+    machine: u32,
+    pid: u32,
+    parent_pid: u32,
+    at: DateTime<Utc>,
+    text: &str,
+    image: &str,
+) -> ProcessCreate {
     let secs = u32::try_from(at.timestamp()).unwrap();
     ProcessCreate {
         utc_time: at,
-        guid: Guid::sysmon(0x747f3d96, secs, pid as u16, 0x300),
+        guid: Guid::sysmon(machine, secs, pid as u16, 0x300),
         pid,
         image: image.to_string(),
         file_version: text.to_string(),
@@ -41,7 +50,7 @@ fn start(pid: u32, parent_pid: u32, at: DateTime<Utc>, text: &str, image: &str) 
         session: 1,
         integrity: "High".into(),
         hashes: text.to_string(),
-        parent_guid: Guid::sysmon(0x747f3d96, secs, 1, 0x300),
+        parent_guid: Guid::sysmon(machine, secs, 1, 0x300),
         parent_pid,
         parent_image: text.to_string(),
         parent_command_line: text.to_string(),
@@ -58,7 +67,7 @@ fn write_logs(root: &Path) -> PathBuf {
     let mut sysmon = EvtxWriter::create(&logs.join(Channel::Sysmon.file_name())).unwrap();
     let mut system = EvtxWriter::create(&logs.join(Channel::System.file_name())).unwrap();
     let hosts = std::iter::once("WIN10-A").chain(COMPUTERS.iter().map(|c| c.1));
-    for host in hosts {
+    for (machine, host) in (0x747f3d96u32..).zip(hosts) {
         let f = EventFactory::new(host);
         let h = |at| Header {
             time: at,
@@ -68,13 +77,13 @@ fn write_logs(root: &Path) -> PathBuf {
         system
             .append(&f.kernel_boot(&h(t0()), t0()).record)
             .unwrap();
-        let parent = start(1000, 4, t0() + Duration::seconds(1), "parent", "C:\\p.exe");
+        let parent = start(machine, 1000, 4, t0() + Duration::seconds(1), "parent", "C:\\p.exe");
         let ev = f.sysmon_process_create(&h(parent.utc_time), &parent);
         sysmon.append(&ev.record).unwrap();
         for (i, (_, text)) in STRINGS.iter().enumerate() {
             let i = u32::try_from(i).unwrap();
             let at = t0() + Duration::seconds(10 + i64::from(i));
-            let mut p = start(2000 + 4 * i, 1000, at, text, text);
+            let mut p = start(machine, 2000 + 4 * i, 1000, at, text, text);
             p.parent_guid = parent.guid;
             p.parent_image = parent.image.clone();
             sysmon
@@ -437,7 +446,13 @@ mod tables {
             .iter()
             .filter_map(|r| r["command_line"].as_str())
             .collect();
-        let hosts: BTreeSet<&str> = rows.iter().filter_map(|r| r["host"].as_str()).collect();
+        // A machine's rows carry its last name in `host` and the name on each record in
+        // `computer`: every hostile name must be in one of them, byte for byte.
+        let hosts: BTreeSet<&str> = rows
+            .iter()
+            .flat_map(|r| [r["host"].as_str(), r["computer"].as_str()])
+            .flatten()
+            .collect();
         for (attack, s) in STRINGS {
             assert!(cmds.contains(s), "{attack}: processes jsonl not lossless");
         }

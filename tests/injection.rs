@@ -77,7 +77,14 @@ fn write_logs(root: &Path) -> PathBuf {
         system
             .append(&f.kernel_boot(&h(t0()), t0()).record)
             .unwrap();
-        let parent = start(machine, 1000, 4, t0() + Duration::seconds(1), "parent", "C:\\p.exe");
+        let parent = start(
+            machine,
+            1000,
+            4,
+            t0() + Duration::seconds(1),
+            "parent",
+            "C:\\p.exe",
+        );
         let ev = f.sysmon_process_create(&h(parent.utc_time), &parent);
         sysmon.append(&ev.record).unwrap();
         for (i, (_, text)) in STRINGS.iter().enumerate() {

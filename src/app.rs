@@ -1,7 +1,7 @@
 //! Orchestration only: resolve flags into a config, discover, read in parallel, merge, write,
 //! summarise, and decide the exit status. Each step lives in its own module.
 
-use crate::cli::{Cli, Command, EventsArgs, EventsFormat, InputArgs};
+use crate::cli::{Cli, Command, EventsArgs, EventsFormat, InputArgs, ReadOpts};
 use crate::discover::{discover, Format, Input};
 use crate::exit::ExitCode;
 use crate::extract::{Extractor, Filter, Tally};
@@ -20,6 +20,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 mod history;
+#[cfg(feature = "tables")]
+mod hunt;
 mod scan;
 
 /// Chunks per work unit: large files are split so both cores share one file, and a unit's
@@ -41,9 +43,13 @@ pub struct ReadConfig {
 
 impl ReadConfig {
     pub fn from_input(a: InputArgs, filter: Filter) -> Self {
+        Self::from_parts(a.paths, a.read, filter)
+    }
+
+    pub fn from_parts(paths: Vec<PathBuf>, a: ReadOpts, filter: Filter) -> Self {
         let stderr_tty = std::io::stderr().is_terminal();
         ReadConfig {
-            paths: a.paths,
+            paths,
             threads: a
                 .threads
                 .map(usize::from)
@@ -96,6 +102,21 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Processes(args) => history::run_processes(args),
         Command::Scan(args) => scan::run_scan(args),
         Command::Rules(args) => scan::run_rules(args),
+        #[cfg(feature = "tables")]
+        Command::Query(args) => hunt::run_query(args),
+        #[cfg(feature = "tables")]
+        Command::Stack(args) => hunt::run_stack(args),
+        #[cfg(feature = "tables")]
+        Command::Export(args) => hunt::run_export(args),
+        #[cfg(feature = "tables")]
+        Command::Hunts => hunt::run_hunts(),
+        #[cfg(not(feature = "tables"))]
+        Command::Query(_) | Command::Stack(_) | Command::Export(_) | Command::Hunts => {
+            eprintln!(
+                "lineage: this build has no table support (built without the `tables` feature)"
+            );
+            ExitCode::Usage
+        }
     }
 }
 

@@ -29,14 +29,32 @@ pub enum Command {
     Scan(ScanArgs),
     /// List the baseline rules in effect.
     Rules(RulesArgs),
+    /// Run SQL (or a hunt from the library) over the processes, boots, findings and events
+    /// tables.
+    Query(QueryArgs),
+    /// Rank parent -> child pairs, command-line shapes or image paths by how many hosts and
+    /// boots show them, rarest first.
+    Stack(StackArgs),
+    /// Write the processes, boots, findings and events tables as a Parquet dataset,
+    /// partitioned by host, for `query --dataset`.
+    Export(ExportArgs),
+    /// List the hunts of the library (`query --hunt NAME`).
+    Hunts,
 }
 
-/// Options shared by every command that reads logs.
+/// The logs to read, shared by every command that reads logs.
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// EVTX files, XML or JSON-lines exports, or directories of them (searched recursively).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadOpts,
+}
+
+/// How to read logs (the options of [`InputArgs`] besides the paths).
+#[derive(Debug, Args)]
+pub struct ReadOpts {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
@@ -249,4 +267,109 @@ pub struct RulesArgs {
     pub baseline: Vec<PathBuf>,
     #[arg(long, short, value_enum, default_value = "text")]
     pub format: RulesFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    /// Aligned columns for a person; log text is escaped and long cells cut.
+    Table,
+    /// RFC 4180 CSV; formula-like cells are neutralised unless --csv-raw.
+    Csv,
+    /// One JSON object per row; lossless.
+    Jsonl,
+    /// Apache Parquet, typed columns.
+    Parquet,
+}
+
+/// Where the tables of `query` and `stack` come from: logs, or a dataset.
+#[derive(Debug, Args)]
+pub struct TableSource {
+    /// EVTX files, XML or JSON-lines exports, or directories of them (searched recursively).
+    #[arg(
+        value_name = "PATH",
+        required_unless_present = "dataset",
+        conflicts_with = "dataset"
+    )]
+    pub paths: Vec<PathBuf>,
+    /// Query a Parquet dataset written by `lineage export` instead of reading logs.
+    #[arg(long, value_name = "DIR")]
+    pub dataset: Option<PathBuf>,
+    /// Extra rule files or folders for the `findings` table, as for `scan --baseline`
+    /// (ignored with --dataset: its findings were computed at export).
+    #[arg(long, value_name = "PATH", conflicts_with = "dataset")]
+    pub baseline: Vec<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadOpts,
+}
+
+/// Where a result goes and how.
+#[derive(Debug, Args)]
+pub struct ResultArgs {
+    /// Output format (default: from the extension of -o; else table on a terminal, jsonl
+    /// otherwise).
+    #[arg(long, short, value_enum)]
+    pub format: Option<QueryFormat>,
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Do not neutralise CSV cells that start like spreadsheet formulas.
+    #[arg(long)]
+    pub csv_raw: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["sql", "file", "hunt"])))]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub source: TableSource,
+    /// The query (polars SQL) over the tables processes, boots, findings and events.
+    #[arg(long, value_name = "SQL")]
+    pub sql: Option<String>,
+    /// Read the query from FILE (e.g. queries/hunts/stack_parent_child.sql).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Run a hunt of the library by name (`lineage hunts` lists them).
+    #[arg(long, value_name = "NAME")]
+    pub hunt: Option<String>,
+    #[command(flatten)]
+    pub result: ResultArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StackBy {
+    /// (parent image name, child image name) pairs.
+    Pair,
+    /// Command-line shapes per program (numbers, GUIDs, user names, blobs replaced).
+    Command,
+    /// Normalised image paths.
+    Image,
+}
+
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    #[command(flatten)]
+    pub source: TableSource,
+    /// What to stack.
+    #[arg(long, value_enum, default_value = "pair")]
+    pub by: StackBy,
+    /// Show the N rarest rows (0: all).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub result: ResultArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The dataset folder to write (built beside it under a temporary name, then renamed).
+    #[arg(long, short, value_name = "DIR", required = true)]
+    pub output: PathBuf,
+    /// Replace DIR if it already holds something.
+    #[arg(long)]
+    pub force: bool,
+    /// Extra rule files or folders for the `findings` table, as for `scan --baseline`.
+    #[arg(long, value_name = "PATH")]
+    pub baseline: Vec<PathBuf>,
 }

@@ -63,6 +63,9 @@ pub struct Finding {
     /// The first record id, for sorting and the JSONL `record_id` field.
     pub record_id: u64,
     pub file: String,
+    /// The process's index in its host's `processes` (its `process_key` in the tables).
+    #[serde(skip)]
+    pub process: ProcIdx,
 }
 
 /// A record behind a finding.
@@ -662,6 +665,7 @@ fn finding(
         },
         record_id: first.map_or(0, |s| s.record_id),
         file: first.map_or_else(String::new, |s| s.file.to_string()),
+        process: i,
     }
 }
 

@@ -415,6 +415,82 @@ fn no_file_is_created_from_log_text() {
 mod tables {
     use super::*;
 
+    /// Query results on the terminal and in CSV, and the dataset's folder names: the hostile
+    /// text is escaped, neutralised, or percent-encoded, and JSON lines keep it exactly.
+    #[test]
+    fn query_results_and_dataset_folders_are_safe() {
+        let w = work();
+        let sql = "SELECT host, computer, image, command_line, ancestry FROM processes";
+        let (code, out, err) = lineage_in(&w.cwd, &["query", "logs", "--sql", sql, "-f", "table"]);
+        assert_eq!(code, Some(3), "{err}");
+        assert_terminal_safe("query table", &out);
+        assert_terminal_safe("query stderr", &err);
+        let (_, out, _) = lineage_in(&w.cwd, &["query", "logs", "--sql", sql, "-f", "csv", "-q"]);
+        let rows = parse_csv(&out);
+        assert!(rows.len() > STRINGS.len(), "{}", rows.len());
+        for row in &rows[1..] {
+            assert_eq!(row.len(), rows[0].len(), "a CR/LF split a record: {row:?}");
+            for cell in row {
+                assert!(
+                    !lineage::report::csv::starts_like_formula(cell),
+                    "live formula cell {cell:?}"
+                );
+            }
+        }
+        let (code, _, err) = lineage_in(&w.cwd, &["export", "logs", "-o", "ds", "-q"]);
+        assert_eq!(code, Some(3), "{err}");
+        let root = w.cwd.join("ds");
+        let mut stack = vec![root.clone()];
+        let mut folders = 0;
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let p = e.unwrap().path();
+                let name = p
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .expect("UTF-8 name")
+                    .to_string();
+                assert!(
+                    name.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-%=~".contains(&b)),
+                    "unsafe folder or file name {name:?}"
+                );
+                assert!(name != "." && name != "..");
+                if p.is_dir() {
+                    folders += 1;
+                    stack.push(p);
+                }
+            }
+        }
+        assert!(folders > COMPUTERS.len(), "{folders} folders");
+        assert!(!w.cwd.join("HOST-TRAVERSAL").exists());
+        let (code, out, err) = lineage_in(
+            &w.cwd,
+            &[
+                "query",
+                "--dataset",
+                "ds",
+                "--sql",
+                "SELECT DISTINCT computer FROM events",
+                "-f",
+                "jsonl",
+            ],
+        );
+        assert_eq!(code, Some(0), "{err}");
+        let names: BTreeSet<String> = out
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+            .filter_map(|v| v["computer"].as_str().map(str::to_string))
+            .collect();
+        for (attack, h) in COMPUTERS {
+            assert!(
+                names.contains(*h),
+                "{attack}: dataset not lossless: {names:?}"
+            );
+        }
+    }
+
     #[test]
     fn processes_csv_neutralises_formulas_and_jsonl_is_lossless() {
         let w = work();

@@ -519,8 +519,15 @@ fn check_grandparent(
         ""
     };
     let pid = parent.info.pid.map_or("?".to_string(), |x| x.to_string());
+    // A grandparent whose own start is not in the logs is still named by the parent's event
+    // (as a parent is by its child's in `check_parent`); say so for the reader.
+    let named_by = if grand.origin == Origin::Logged {
+        String::new()
+    } else {
+        format!(" (its own start not logged; named by {}'s)", parent.name())
+    };
     let why = format!(
-        "{} started by {} (pid {pid}), itself started by {}{how}; expected {} started by {}",
+        "{} started by {} (pid {pid}), itself started by {}{named_by}{how}; expected {} started by {}",
         p.name(),
         parent.name(),
         display_image(gimg),

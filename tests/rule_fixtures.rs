@@ -6,9 +6,10 @@
 //! The fixtures are scenarios of `lineage-testkit` written as real EVTX files (Sysmon,
 //! Security, System) into a temporary folder, then read through the same readers as real logs
 //! (`app::collect`), rebuilt (`lineage::build`) and scanned with the default baseline. The
-//! corpus has no wrong user, no second lsass inside one boot and no look-alike name: these
-//! files are where those rules are proven. Each fixture also lists every rule that fires on
-//! it, so a change in any rule's reach shows here.
+//! corpus has no wrong user, no second lsass inside one boot, no look-alike name, no core
+//! process under a copy of its parent and none at the wrong integrity level: these files are
+//! where those rules are proven. Each fixture also lists every rule that fires on it, so a
+//! change in any rule's reach shows here.
 //!
 //! In a positive scenario the anomalous start carries `tag 1` (the testkit reports the record
 //! ids it got) and a forced `pid`; its time is absolute.
@@ -186,7 +187,7 @@ const FIXTURES: &[Fixture] = &[
         fires: &[], scenario: concat!("sources security-v2\n", console!("+5h rdp CORP\\bob")) },
 
     Fixture { rule: "parent.services", what: "services.exe started by a shell (PPLdump)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
-        fires: &["instances.once-per-boot", "parent.services", "session.zero", "start.late", "user.core-system"],
+        fires: &["instances.once-per-boot", "integrity.core-system", "parent.services", "session.zero", "start.late", "user.core-system"],
         scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe",
                            "2024-03-01T10:00:00Z services.exe pid 4000 <- cmd.exe tag 1") },
     Fixture { rule: "parent.services", what: "Security v1 log starting mid-boot: parents of later starts never logged", expect: Miss,
@@ -199,14 +200,14 @@ const FIXTURES: &[Fixture] = &[
         fires: &["child.lsass", "instances.once-per-boot", "parent.lsass", "start.late"],
         scenario: console!("2024-03-01T10:00:00Z lsass.exe pid 4000 <- lsass.exe tag 1") },
     Fixture { rule: "parent.lsass", what: "lsass.exe started by a shell", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
-        fires: &["instances.once-per-boot", "parent.lsass", "session.zero", "start.late", "user.core-system"],
+        fires: &["instances.once-per-boot", "integrity.core-system", "parent.lsass", "session.zero", "start.late", "user.core-system"],
         scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe",
                            "2024-03-01T10:00:00Z lsass.exe pid 4000 <- cmd.exe tag 1") },
     Fixture { rule: "parent.lsass", what: "lsass.exe under wininit, Sysmon only, two boots", expect: Miss,
         fires: &[], scenario: concat!("sources sysmon\n", console!("+8h shutdown", "boot +10h", "+1m logon WIN10-A\\alice")) },
 
     Fixture { rule: "parent.lsaiso", what: "lsaiso.exe started by a shell", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
-        fires: &["parent.lsaiso", "start.late", "user.core-system"],
+        fires: &["integrity.core-system", "parent.lsaiso", "start.late", "user.core-system"],
         scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe",
                            "2024-03-01T10:00:00Z lsaiso.exe pid 4000 <- cmd.exe session 0 tag 1") },
     Fixture { rule: "parent.lsaiso", what: "Credential Guard's lsaiso.exe under wininit at boot", expect: Miss,
@@ -243,6 +244,85 @@ const FIXTURES: &[Fixture] = &[
         scenario: console!(r#"+1m taskhostw.exe <- svchost.exe cmd "taskhostw.exe {222A245B-E637-4AE9-A93F-A59CA119A75E}" user WIN10-A\alice"#,
                            r#"+1s sihost.exe <- svchost.exe user WIN10-A\alice"#,
                            r#"+1s RuntimeBroker.exe <- svchost.exe user WIN10-A\alice"#) },
+
+    // ------------------------------------------------------------------ grandparents
+    // The copy in the middle runs as SYSTEM so that only tree rules (not accounts) fire on
+    // what it starts.
+    Fixture { rule: "grandparent.smss-child", what: "smss.exe started by a copy of smss.exe that a shell started", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["grandparent.smss-child", "parent.smss"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe user SYSTEM",
+                           r#"2024-03-01T09:59:59Z smss.exe pid 3000 <- cmd.exe cmd "\SystemRoot\System32\smss.exe""#,
+                           r#"2024-03-01T10:00:00Z smss.exe pid 4000 <- 3000 cmd "\SystemRoot\System32\smss.exe 000000dc 00000084" session 2 tag 1"#,
+                           "+1s exit 4000") },
+    Fixture { rule: "grandparent.smss-child", what: "RDP sessions' smss children under the master smss (System's), on each log", expect: Miss,
+        fires: &[], scenario: console!("+3h rdp CORP\\bob", "+1h logoff CORP\\bob", "+1h shutdown", "boot +1h", "+2h rdp CORP\\carol") },
+    Fixture { rule: "grandparent.smss-child", what: "creation audited from mid-boot: the master smss is a placeholder with no parent", expect: Miss,
+        fires: &[],
+        scenario: concat!("sources security-v2\n2024-03-01T07:59:00Z audit creation off\n",
+                          console!("+1h audit creation on", "+1h rdp CORP\\bob")) },
+
+    Fixture { rule: "grandparent.session-core", what: "csrss.exe under an smss.exe that a shell started", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["grandparent.session-core", "parent.smss"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe user SYSTEM",
+                           r#"2024-03-01T09:59:59Z smss.exe pid 3000 <- cmd.exe cmd "\SystemRoot\System32\smss.exe 000000dc 00000084" session 2"#,
+                           "2024-03-01T10:00:00Z csrss.exe pid 4000 <- 3000 tag 1", "+1s exit 3000") },
+    Fixture { rule: "grandparent.session-core", what: "the boot chain and RDP sessions on Security v1 (links by PID and time only)", expect: Miss,
+        fires: &[], scenario: concat!("sources security-v1\n", console!("+2h rdp CORP\\bob", "+3h rdp CORP\\carol")) },
+
+    Fixture { rule: "grandparent.services-lsass", what: "lsass.exe under a wininit.exe that a shell started", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["grandparent.services-lsass", "instances.once-per-boot", "parent.wininit", "start.late"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe user SYSTEM session 0",
+                           "2024-03-01T09:59:59Z wininit.exe pid 3000 <- cmd.exe",
+                           "2024-03-01T10:00:00Z lsass.exe pid 4000 <- 3000 tag 1") },
+    Fixture { rule: "grandparent.services-lsass", what: "services.exe under a wininit.exe whose shell started before logging: named by the copy's own event", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["grandparent.services-lsass", "parent.wininit", "start.late"],
+        scenario: concat!("2024-03-01T07:59:00Z audit creation off\n",
+                          console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe user SYSTEM session 0", "2024-03-01T09:30:00Z audit creation on",
+                                   "2024-03-01T09:59:59Z wininit.exe pid 3000 <- cmd.exe",
+                                   "2024-03-01T10:00:00Z services.exe pid 4000 <- 3000 tag 1")) },
+    Fixture { rule: "grandparent.services-lsass", what: "services, lsass and Credential Guard's lsaiso over two boots, Sysmon only", expect: Miss,
+        fires: &[],
+        scenario: concat!("sources sysmon\nhost WIN10-A\nboot 2024-03-01T08:00:00Z\n+3s lsaiso.exe <- wininit.exe\n",
+                          "+1m logon WIN10-A\\alice\n+8h shutdown\nboot +10h\n+1m logon WIN10-A\\alice\n") },
+
+    Fixture { rule: "grandparent.svchost", what: "svchost.exe -k under a services.exe that a shell started", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["grandparent.svchost", "instances.once-per-boot", "parent.services", "start.late"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe user SYSTEM session 0",
+                           "2024-03-01T09:59:59Z services.exe pid 3000 <- cmd.exe",
+                           r#"2024-03-01T10:00:00Z svchost.exe pid 4000 <- 3000 cmd "C:\Windows\system32\svchost.exe -k netsvcs -p" tag 1"#) },
+    Fixture { rule: "grandparent.svchost", what: "creation audited from mid-boot: services.exe never logged, its svchost children are", expect: Miss,
+        fires: &[],
+        scenario: concat!("2024-03-01T07:59:00Z audit creation off\n",
+                          console!("+1h audit creation on", r#"+1m svchost.exe <- services.exe cmd "svchost.exe -k netsvcs -p -s BITS" user SYSTEM"#,
+                                   r#"+1m svchost.exe <- services.exe cmd "svchost.exe -k LocalService" user "LOCAL SERVICE""#)) },
+
+    Fixture { rule: "grandparent.userinit", what: "userinit.exe under a winlogon.exe that a shell started", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["grandparent.userinit", "parent.winlogon"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe user SYSTEM",
+                           "2024-03-01T09:59:59Z winlogon.exe pid 3000 <- cmd.exe session 2",
+                           r"2024-03-01T10:00:00Z userinit.exe pid 4000 <- 3000 user WIN10-A\alice tag 1", "+5s exit 4000") },
+    Fixture { rule: "grandparent.userinit", what: "console and RDP logons: userinit under the session's winlogon", expect: Miss,
+        fires: &[], scenario: console!("+4h rdp CORP\\bob", "+1h logoff CORP\\bob", "+1h rdp CORP\\bob") },
+
+    Fixture { rule: "grandparent.explorer", what: "explorer.exe under a userinit.exe that a shell started: low", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["grandparent.explorer", "parent.userinit"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe",
+                           "2024-03-01T09:59:59Z userinit.exe pid 3000 <- cmd.exe",
+                           "2024-03-01T10:00:00Z explorer.exe pid 4000 <- 3000 tag 1", "+5s exit 3000") },
+    Fixture { rule: "grandparent.explorer", what: "explorer under an exited userinit under winlogon; explorer restarted by itself", expect: Miss,
+        fires: &[], scenario: console!("+2h explorer.exe <- explorer.exe", "+1h rdp CORP\\bob") },
+
+    Fixture { rule: "grandparent.taskhost", what: "taskhostw.exe under an svchost.exe that a shell started", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["grandparent.taskhost", "parent.svchost"],
+        scenario: console!("2024-03-01T09:00:00Z cmd.exe <- explorer.exe user SYSTEM",
+                           r#"2024-03-01T09:59:59Z svchost.exe pid 3000 <- cmd.exe cmd "svchost.exe -k netsvcs -p -s Schedule""#,
+                           r#"2024-03-01T10:00:00Z taskhostw.exe pid 4000 <- 3000 cmd "taskhostw.exe" user WIN10-A\alice tag 1"#) },
+    Fixture { rule: "grandparent.taskhost", what: "taskhostw, sihost and RuntimeBroker under service hosts of services.exe", expect: Miss,
+        fires: &[],
+        scenario: console!(r#"+1m taskhostw.exe <- svchost.exe cmd "taskhostw.exe {222A245B-E637-4AE9-A93F-A59CA119A75E}" user WIN10-A\alice"#,
+                           r#"+1s sihost.exe <- svchost.exe user WIN10-A\alice"#,
+                           r#"+1s RuntimeBroker.exe <- svchost.exe user WIN10-A\alice"#,
+                           r#"+1h taskhostw.exe <- svchost.exe user SYSTEM"#) },
 
     // ------------------------------------------------------------------ images
     Fixture { rule: "path.core", what: "svchost.exe in C:\\Users\\Public", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
@@ -316,11 +396,11 @@ boot 2024-03-01T08:00:00Z
 
     // ------------------------------------------------------------------ accounts
     Fixture { rule: "user.core-system", what: "csrss.exe of a crafted session running as a person (Sysmon only)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
-        fires: &["user.core-system"],
+        fires: &["integrity.core-system", "user.core-system"],
         scenario: concat!("sources sysmon\n", console!(r#"2024-03-01T09:59:59Z smss.exe pid 3000 <- smss.exe cmd "\SystemRoot\System32\smss.exe 000000dc 00000084" session 2"#,
                            r"2024-03-01T10:00:00Z csrss.exe pid 4000 <- 3000 user WIN10-A\alice tag 1")) },
     Fixture { rule: "user.core-system", what: "winlogon.exe as a person, Security v2 only (TargetUserSid)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
-        fires: &["user.core-system"],
+        fires: &["integrity.core-system", "user.core-system"],
         scenario: concat!("sources security-v2\n", console!(r#"2024-03-01T09:59:59Z smss.exe pid 3000 <- smss.exe cmd "\SystemRoot\System32\smss.exe 000000dc 00000084" session 2"#,
                            r"2024-03-01T10:00:00Z winlogon.exe pid 4000 <- 3000 user CORP\bob tag 1")) },
     Fixture { rule: "user.core-system", what: "lsass.exe made by a person's shell, Security v1 only (the creator's account)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
@@ -351,6 +431,47 @@ boot 2024-03-01T08:00:00Z
         scenario: "host WIN10-A\nboot 2024-03-01T08:00:00Z\n2024-03-01T08:00:03Z lsaiso.exe pid 4000 <- wininit.exe session 1 tag 1\n" },
     Fixture { rule: "session.zero", what: "wininit, services, lsass in session 0 with sessions 1 and 2 in use", expect: Miss,
         fires: &[], scenario: console!("+1h rdp CORP\\bob") },
+
+    // ------------------------------------------------------------------ integrity levels
+    Fixture { rule: "integrity.core-system", what: "winlogon.exe of a new session as SYSTEM but at High integrity (Sysmon and Security v2)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["integrity.core-system"],
+        scenario: console!(r#"2024-03-01T09:59:59Z smss.exe pid 3000 <- smss.exe cmd "\SystemRoot\System32\smss.exe 000000dc 00000084" session 2"#,
+                           "2024-03-01T10:00:00Z winlogon.exe pid 4000 <- 3000 integrity High tag 1", "+1s exit 3000") },
+    Fixture { rule: "integrity.core-system", what: "csrss.exe at Medium, Security v2 only (MandatoryLabel S-1-16-8192)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["integrity.core-system"],
+        scenario: concat!("sources security-v2\n", console!(r#"2024-03-01T09:59:59Z smss.exe pid 3000 <- smss.exe cmd "\SystemRoot\System32\smss.exe 000000dc 00000084" session 2"#,
+                           "2024-03-01T10:00:00Z csrss.exe pid 4000 <- 3000 integrity Medium tag 1", "+1s exit 3000")) },
+    Fixture { rule: "integrity.core-system", what: "the boot chain and an RDP session on each log (System, S-1-16-16384)", expect: Miss,
+        fires: &[], scenario: console!("+2h rdp CORP\\bob", "+1h shutdown", "boot +1h") },
+    Fixture { rule: "integrity.core-system", what: "the same Medium csrss on Security v1: no label logged, no finding", expect: Miss,
+        fires: &[],
+        scenario: concat!("sources security-v1\n", console!(r#"2024-03-01T09:59:59Z smss.exe pid 3000 <- smss.exe cmd "\SystemRoot\System32\smss.exe 000000dc 00000084" session 2"#,
+                           "2024-03-01T10:00:00Z csrss.exe pid 4000 <- 3000 integrity Medium", "+1s exit 3000")) },
+
+    Fixture { rule: "integrity.service-account", what: "svchost.exe as LOCAL SERVICE at Medium integrity", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["integrity.service-account"],
+        scenario: console!(r#"2024-03-01T10:00:00Z svchost.exe pid 4000 <- services.exe cmd "svchost.exe -k LocalServiceNetworkRestricted -p" user "LOCAL SERVICE" integrity Medium tag 1"#) },
+    Fixture { rule: "integrity.service-account", what: "taskhostw.exe as SYSTEM at High integrity, Security v2 only", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["integrity.service-account"],
+        scenario: concat!("sources security-v2\n", console!("2024-03-01T10:00:00Z taskhostw.exe pid 4000 <- svchost.exe user SYSTEM integrity High tag 1")) },
+    Fixture { rule: "integrity.service-account", what: "service hosts at System; a person's per-user svchost and taskhostw at Medium", expect: Miss,
+        fires: &["user.svchost"],
+        scenario: console!(r#"+1h svchost.exe <- services.exe cmd "svchost.exe -k NetworkService" user "NETWORK SERVICE""#,
+                           r#"+1m svchost.exe <- services.exe cmd "svchost.exe -k UnistackSvcGroup -s CDPUserSvc" user WIN10-A\alice"#,
+                           r#"+1m taskhostw.exe <- svchost.exe user SYSTEM"#,
+                           r#"+1m taskhostw.exe <- svchost.exe user WIN10-A\alice"#) },
+
+    Fixture { rule: "integrity.user-shell", what: "a person's explorer.exe at System integrity (stolen token)", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["integrity.user-shell"],
+        scenario: console!("2024-03-01T10:00:00Z explorer.exe pid 4000 <- explorer.exe integrity System tag 1") },
+    Fixture { rule: "integrity.user-shell", what: "a person's sihost.exe at Low integrity, Security v2 only", expect: Hit { pid: 4000, at: "2024-03-01T10:00:00Z" },
+        fires: &["integrity.user-shell"],
+        scenario: concat!("sources security-v2\n", console!(r"2024-03-01T10:00:00Z sihost.exe pid 4000 <- svchost.exe user WIN10-A\alice integrity Low tag 1")) },
+    Fixture { rule: "integrity.user-shell", what: "logons at Medium, an elevated explorer and taskhostw at High, SYSTEM's taskhostw", expect: Miss,
+        fires: &[],
+        scenario: console!("+1h rdp CORP\\bob", "+1m explorer.exe <- explorer.exe integrity High",
+                           r"+1m taskhostw.exe <- svchost.exe user WIN10-A\alice integrity High",
+                           "+1m taskhostw.exe <- svchost.exe user SYSTEM") },
 
     // ------------------------------------------------------------------ instances and timing
     Fixture { rule: "instances.once-per-boot", what: "a second services.exe while the first lives", expect: Hit { pid: 4000, at: "2024-03-01T08:00:40Z" },
@@ -557,4 +678,57 @@ fn the_binary_exits_1_only_for_findings_at_or_above_fail_on() {
             .max();
         assert_eq!(min.is_some(), !rules.is_empty());
     }
+}
+
+/// Without parent names (4688 v1) and without logged exits, a link is a PID alive at the
+/// right time and nothing more: a wrong grandparent over such links is one step less severe
+/// and says why, as a wrong parent over such a link is.
+#[test]
+fn a_grandparent_over_links_by_pid_and_time_alone_is_one_step_lower() {
+    let scenario = concat!(
+        "sources security-v1\n2024-03-01T07:59:00Z audit termination off\n",
+        console!(
+            "2024-03-01T09:00:00Z cmd.exe <- explorer.exe user SYSTEM session 0",
+            "2024-03-01T09:59:59Z wininit.exe pid 3000 <- cmd.exe",
+            "2024-03-01T10:00:00Z lsass.exe pid 4000 <- 3000"
+        )
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    write(scenario, tmp.path());
+    let found = scan_dir(tmp.path());
+    let hit = found
+        .iter()
+        .find(|f| f.rule == "grandparent.services-lsass" && f.pid == Some(4000))
+        .unwrap_or_else(|| panic!("no grandparent finding\n{}", describe(&found)));
+    assert_eq!(hit.severity, Severity::Medium, "{}", describe(&found));
+    assert!(
+        hit.explanation.contains("PID and time only"),
+        "{}",
+        hit.explanation
+    );
+    assert_eq!(hit.parent_link, "pid_time");
+}
+
+/// A grandparent whose own start was never logged is still named by its child's event, as a
+/// parent is by its child's in `parent` rules; the finding says which it is.
+#[test]
+fn a_grandparent_named_only_by_the_parents_event_says_so() {
+    let f = FIXTURES
+        .iter()
+        .find(|f| f.rule == "grandparent.services-lsass" && f.what.contains("before logging"))
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    write(f.scenario, tmp.path());
+    let found = scan_dir(tmp.path());
+    let hit = found
+        .iter()
+        .find(|x| x.rule == f.rule && x.pid == Some(4000))
+        .unwrap_or_else(|| panic!("{}", describe(&found)));
+    assert!(
+        hit.explanation
+            .contains("its own start not logged; named by wininit.exe's"),
+        "{}",
+        hit.explanation
+    );
+    assert_eq!(hit.severity, Severity::High);
 }

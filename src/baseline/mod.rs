@@ -15,8 +15,8 @@ use crate::lineage::{
 };
 use crate::model::Source;
 use chrono::{DateTime, Utc};
-use names::{directory, glob_match, image_matches, lookalike, user_class};
-use rules::{Allow, Baseline, Check, Rule, Severity, UserClass};
+use names::{directory, glob_match, image_matches, integrity_level, lookalike, user_class};
+use rules::{Allow, Baseline, Check, IntegrityLevel, Rule, Severity, UserClass};
 use serde::Serialize;
 
 /// One deviation from the baseline.
@@ -220,6 +220,26 @@ fn check_rule(ctx: &HostCtx<'_>, rule: &Rule, out: &mut Vec<Finding>) {
                 check_parent(ctx, rule, i, p, parents, benign_parents, out);
             }
         }
+        Check::Grandparent {
+            processes,
+            parents,
+            grandparents,
+            benign_grandparents,
+        } => {
+            let want = Lineage {
+                parents,
+                grandparents,
+                benign: benign_grandparents,
+            };
+            for (i, p) in ctx.named(processes) {
+                check_grandparent(ctx, rule, i, p, &want, out);
+            }
+        }
+        Check::Integrity {
+            processes,
+            levels,
+            users,
+        } => check_integrity(ctx, rule, processes, levels, users, out),
         Check::Path {
             processes,
             directories,
@@ -406,12 +426,7 @@ fn check_parent(
     };
     // A parent the logs never name (no image in its own event nor in the child's) is not
     // evidence of a wrong parent.
-    let Some(pimg) = parent
-        .info
-        .image
-        .as_deref()
-        .filter(|i| !matches!(i.trim(), "" | "?" | "-"))
-    else {
+    let Some(pimg) = named_image(parent) else {
         return;
     };
     if parents.iter().any(|n| image_matches(n, pimg))
@@ -419,8 +434,7 @@ fn check_parent(
     {
         return;
     }
-    let weak =
-        matches!(method, LinkMethod::PidTime) && confidence < crate::lineage::Confidence::High;
+    let weak = weak_link(method, confidence);
     let severity = if weak {
         rule.severity.lower()
     } else {
@@ -438,6 +452,139 @@ fn check_parent(
         parents.join(" or ")
     );
     out.push(finding(ctx, rule, i, severity, why));
+}
+
+/// The parents and grandparents a grandparent rule expects.
+struct Lineage<'r> {
+    parents: &'r [String],
+    grandparents: &'r [String],
+    benign: &'r [String],
+}
+
+/// The image a process's logs name for it, unless it is a stand-in (`-`, `?`, empty).
+fn named_image(p: &Process) -> Option<&str> {
+    p.info
+        .image
+        .as_deref()
+        .filter(|i| !matches!(i.trim(), "" | "?" | "-"))
+}
+
+/// A link found by PID and time alone, without a name to confirm it.
+fn weak_link(method: LinkMethod, confidence: crate::lineage::Confidence) -> bool {
+    matches!(method, LinkMethod::PidTime) && confidence < crate::lineage::Confidence::High
+}
+
+/// Two links up, with the same care as [`check_parent`] at each: a parent outside the rule's
+/// `parents` is the parent rules' business; a parent that is a placeholder has no logged
+/// parent of its own (its start was never logged), and an ambiguous or unknown link is no
+/// link, so neither says anything about the grandparent; a grandparent the logs never name is
+/// not evidence. A link found by PID and time alone lowers the severity one step.
+fn check_grandparent(
+    ctx: &HostCtx<'_>,
+    rule: &Rule,
+    i: ProcIdx,
+    p: &Process,
+    want: &Lineage<'_>,
+    out: &mut Vec<Finding>,
+) {
+    let Some((parent, m1, c1)) = ctx.parent(p) else {
+        return;
+    };
+    let Some(pimg) = named_image(parent) else {
+        return;
+    };
+    if !want.parents.iter().any(|n| image_matches(n, pimg)) || parent.origin != Origin::Logged {
+        return;
+    }
+    let Some((grand, m2, c2)) = ctx.parent(parent) else {
+        return;
+    };
+    let Some(gimg) = named_image(grand) else {
+        return;
+    };
+    if want
+        .grandparents
+        .iter()
+        .chain(want.benign)
+        .any(|n| image_matches(n, gimg))
+    {
+        return;
+    }
+    let weak = weak_link(m1, c1) || weak_link(m2, c2);
+    let severity = if weak {
+        rule.severity.lower()
+    } else {
+        rule.severity
+    };
+    let how = if weak {
+        " (a link found by PID and time only)"
+    } else {
+        ""
+    };
+    let pid = parent.info.pid.map_or("?".to_string(), |x| x.to_string());
+    // A grandparent whose own start is not in the logs is still named by the parent's event
+    // (as a parent is by its child's in `check_parent`); say so for the reader.
+    let named_by = if grand.origin == Origin::Logged {
+        String::new()
+    } else {
+        format!(" (its own start not logged; named by {}'s)", parent.name())
+    };
+    let why = format!(
+        "{} started by {} (pid {pid}), itself started by {}{named_by}{how}; expected {} started by {}",
+        p.name(),
+        parent.name(),
+        display_image(gimg),
+        parent.name(),
+        want.grandparents.join(" or ")
+    );
+    out.push(finding(ctx, rule, i, severity, why));
+}
+
+/// The level from Sysmon's `IntegrityLevel` or the 4688 v2 `MandatoryLabel`; a process with
+/// neither (4688 v1, older Sysmon) raises nothing. With `users`, only processes whose account
+/// is of one of those classes are checked: a person's taskhostw runs at Medium or High, a
+/// service's at System.
+fn check_integrity(
+    ctx: &HostCtx<'_>,
+    rule: &Rule,
+    processes: &[String],
+    levels: &[IntegrityLevel],
+    users: &[UserClass],
+    out: &mut Vec<Finding>,
+) {
+    for (i, p) in ctx.named(processes) {
+        let Some(level) = integrity_level(
+            p.info.integrity_level.as_deref(),
+            p.info.mandatory_label.as_deref(),
+        ) else {
+            continue;
+        };
+        if !users.is_empty() {
+            let class = user_class(p.info.user.as_deref(), p.info.user_sid.as_deref());
+            if !class.is_some_and(|c| users.contains(&c)) {
+                continue;
+            }
+        }
+        if levels.contains(&level) {
+            continue;
+        }
+        let want: Vec<&str> = levels.iter().map(|l| l.as_str()).collect();
+        let logged: Vec<String> = [
+            ("IntegrityLevel", p.info.integrity_level.as_deref()),
+            ("MandatoryLabel", p.info.mandatory_label.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(field, v)| v.map(|v| format!("{field} {}", v.trim())))
+        .collect();
+        let why = format!(
+            "{} runs at {} integrity ({}), expected {}",
+            p.name(),
+            level.as_str(),
+            logged.join(", "),
+            want.join(" or ")
+        );
+        out.push(finding(ctx, rule, i, rule.severity, why));
+    }
 }
 
 fn check_lookalike(

@@ -1,6 +1,6 @@
-//! Names, paths, accounts and patterns, compared the way the rules need.
+//! Names, paths, accounts, integrity levels and patterns, compared the way the rules need.
 
-use super::rules::UserClass;
+use super::rules::{IntegrityLevel, UserClass};
 
 /// `*` and `?` wildcards, ASCII case-insensitive, iterative (no backtracking blow-up: the
 /// classic two-pointer match is linear in practice and never recursive).
@@ -75,6 +75,60 @@ pub fn user_class(user: Option<&str>, sid: Option<&str>) -> Option<UserClass> {
         _ => UserClass::Person,
     };
     Some(class)
+}
+
+/// The integrity level of a process from what its logs say: Sysmon's `IntegrityLevel` text
+/// when it is one we know, else the 4688 v2 `MandatoryLabel`. `None` when neither is logged or
+/// readable, so a rule never guesses a level (4688 v1 has no label at all).
+pub fn integrity_level(sysmon: Option<&str>, label: Option<&str>) -> Option<IntegrityLevel> {
+    sysmon
+        .and_then(integrity_from_text)
+        .or_else(|| label.and_then(integrity_from_label))
+}
+
+/// Sysmon's words (`System`, `High`, `Medium`, `Low`, `AppContainer`, `Untrusted`) and the
+/// account names of the label SIDs as XML exports render them (`Mandatory Label\High
+/// Mandatory Level`).
+fn integrity_from_text(text: &str) -> Option<IntegrityLevel> {
+    let t = text.trim().to_ascii_lowercase();
+    let t = t.strip_prefix("mandatory label\\").unwrap_or(&t);
+    let t = t.strip_suffix(" mandatory level").unwrap_or(t);
+    let level = match t.replace([' ', '_', '-'], "").as_str() {
+        "untrusted" => IntegrityLevel::Untrusted,
+        // AppContainer tokens carry the Low label.
+        "low" | "appcontainer" => IntegrityLevel::Low,
+        "medium" => IntegrityLevel::Medium,
+        "mediumplus" => IntegrityLevel::MediumPlus,
+        "high" => IntegrityLevel::High,
+        "system" => IntegrityLevel::System,
+        "protected" | "protectedprocess" => IntegrityLevel::Protected,
+        _ => return None,
+    };
+    Some(level)
+}
+
+/// A label SID `S-1-16-RID`, or its account name. Windows compares the RID as a number, so a
+/// RID between the named ones belongs to the named level below it (as the kernel's checks
+/// treat it).
+fn integrity_from_label(label: &str) -> Option<IntegrityLevel> {
+    let l = label.trim();
+    let Some(rid) = l
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("S-1-16-"))
+        .and_then(|_| l.get(7..))
+    else {
+        return integrity_from_text(l);
+    };
+    let rid: u64 = rid.parse().ok()?;
+    Some(match rid {
+        0..=4095 => IntegrityLevel::Untrusted,
+        4096..=8191 => IntegrityLevel::Low,
+        8192..=8447 => IntegrityLevel::Medium,
+        8448..=12287 => IntegrityLevel::MediumPlus,
+        12288..=16383 => IntegrityLevel::High,
+        16384..=20479 => IntegrityLevel::System,
+        _ => IntegrityLevel::Protected,
+    })
 }
 
 /// Why `name` looks like `core` without being it, if it does.
@@ -266,5 +320,54 @@ mod tests {
             Some(UserClass::System)
         );
         assert_eq!(user_class(None, None), None);
+    }
+
+    #[test]
+    fn integrity_levels_from_both_logs() {
+        use IntegrityLevel::*;
+        for (sysmon, level) in [
+            ("System", System),
+            ("High", High),
+            ("medium", Medium),
+            ("Low", Low),
+            ("AppContainer", Low),
+            ("Untrusted", Untrusted),
+        ] {
+            assert_eq!(integrity_level(Some(sysmon), None), Some(level), "{sysmon}");
+        }
+        for (label, level) in [
+            ("S-1-16-0", Untrusted),
+            ("S-1-16-4096", Low),
+            ("S-1-16-8192", Medium),
+            ("S-1-16-8448", MediumPlus),
+            ("S-1-16-12288", High),
+            ("s-1-16-16384", System),
+            ("S-1-16-20480", Protected),
+            ("S-1-16-12289", High),
+            (r"Mandatory Label\System Mandatory Level", System),
+            ("Medium Plus Mandatory Level", MediumPlus),
+        ] {
+            assert_eq!(integrity_level(None, Some(label)), Some(level), "{label}");
+        }
+        // Sysmon's word wins; unreadable values are no level, never a guess.
+        assert_eq!(
+            integrity_level(Some("High"), Some("S-1-16-16384")),
+            Some(High)
+        );
+        assert_eq!(
+            integrity_level(Some("?"), Some("S-1-16-16384")),
+            Some(System)
+        );
+        for bad in [
+            "",
+            "S-1-16-",
+            "S-1-16-x",
+            "S-1-5-18",
+            "-",
+            "S-1-16-99999999999999999999",
+        ] {
+            assert_eq!(integrity_level(None, Some(bad)), None, "{bad}");
+        }
+        assert_eq!(integrity_level(None, None), None);
     }
 }

@@ -80,6 +80,15 @@ pub enum Check {
         parents: Vec<String>,
         benign_parents: Vec<String>,
     },
+    /// For `processes` whose logged parent is one of `parents`, that parent's own logged
+    /// parent must be one of `grandparents` (or match `benign_grandparents`). A correct parent
+    /// with a wrong grandparent is a copy of the parent made to look right one level up.
+    Grandparent {
+        processes: Vec<String>,
+        parents: Vec<String>,
+        grandparents: Vec<String>,
+        benign_grandparents: Vec<String>,
+    },
     /// The image of `processes` must be in one of `directories` (patterns allowed).
     Path {
         processes: Vec<String>,
@@ -96,6 +105,14 @@ pub enum Check {
     /// person.
     User {
         processes: Vec<String>,
+        users: Vec<UserClass>,
+    },
+    /// The mandatory integrity level (Sysmon `IntegrityLevel`, else 4688 v2 `MandatoryLabel`)
+    /// must be one of `levels`; `users`, when given, narrows the check to those accounts
+    /// (the level a process needs depends on whose it is).
+    Integrity {
+        processes: Vec<String>,
+        levels: Vec<IntegrityLevel>,
         users: Vec<UserClass>,
     },
     /// The terminal session must be one of these.
@@ -162,6 +179,40 @@ impl UserClass {
     }
 }
 
+/// Mandatory integrity levels, lowest first (the RIDs of the `S-1-16-N` label SIDs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrityLevel {
+    /// S-1-16-0.
+    Untrusted,
+    /// S-1-16-4096; also AppContainer processes.
+    Low,
+    /// S-1-16-8192: a person's standard (filtered) token.
+    Medium,
+    /// S-1-16-8448.
+    MediumPlus,
+    /// S-1-16-12288: an elevated administrator.
+    High,
+    /// S-1-16-16384: services and the core processes.
+    System,
+    /// S-1-16-20480.
+    Protected,
+}
+
+impl IntegrityLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrityLevel::Untrusted => "Untrusted",
+            IntegrityLevel::Low => "Low",
+            IntegrityLevel::Medium => "Medium",
+            IntegrityLevel::MediumPlus => "MediumPlus",
+            IntegrityLevel::High => "High",
+            IntegrityLevel::System => "System",
+            IntegrityLevel::Protected => "Protected",
+        }
+    }
+}
+
 /// One rule.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rule {
@@ -191,9 +242,12 @@ struct RawRule {
     processes: Option<Vec<String>>,
     parents: Option<Vec<String>>,
     benign_parents: Option<Vec<String>>,
+    grandparents: Option<Vec<String>>,
+    benign_grandparents: Option<Vec<String>>,
     directories: Option<Vec<String>>,
     known_good: Option<Vec<String>>,
     users: Option<Vec<UserClass>>,
+    levels: Option<Vec<IntegrityLevel>>,
     sessions: Option<Vec<u32>>,
     max_alive: Option<u32>,
     max_seconds: Option<u64>,
@@ -206,10 +260,12 @@ struct RawRule {
 #[serde(rename_all = "snake_case")]
 enum Kind {
     Parent,
+    Grandparent,
     Path,
     Lookalike,
     OriginalName,
     User,
+    Integrity,
     Session,
     Instances,
     StartAfterBoot,
@@ -233,6 +289,12 @@ impl RawRule {
                 parents: take("parents", &mut self.parents)?,
                 benign_parents: self.benign_parents.take().unwrap_or_default(),
             },
+            Kind::Grandparent => Check::Grandparent {
+                processes: take("processes", &mut self.processes)?,
+                parents: take("parents", &mut self.parents)?,
+                grandparents: take("grandparents", &mut self.grandparents)?,
+                benign_grandparents: self.benign_grandparents.take().unwrap_or_default(),
+            },
             Kind::Path => Check::Path {
                 processes: take("processes", &mut self.processes)?,
                 directories: take("directories", &mut self.directories)?,
@@ -247,6 +309,14 @@ impl RawRule {
             Kind::User => Check::User {
                 processes: take("processes", &mut self.processes)?,
                 users: self.users.take().ok_or("a User rule needs `users`")?,
+            },
+            Kind::Integrity => Check::Integrity {
+                processes: take("processes", &mut self.processes)?,
+                levels: self
+                    .levels
+                    .take()
+                    .ok_or("an Integrity rule needs `levels`")?,
+                users: self.users.take().unwrap_or_default(),
             },
             Kind::Session => Check::Session {
                 processes: take("processes", &mut self.processes)?,
@@ -298,9 +368,12 @@ impl RawRule {
             ("processes", self.processes.is_some()),
             ("parents", self.parents.is_some()),
             ("benign_parents", self.benign_parents.is_some()),
+            ("grandparents", self.grandparents.is_some()),
+            ("benign_grandparents", self.benign_grandparents.is_some()),
             ("directories", self.directories.is_some()),
             ("known_good", self.known_good.is_some()),
             ("users", self.users.is_some()),
+            ("levels", self.levels.is_some()),
             ("sessions", self.sessions.is_some()),
             ("max_alive", self.max_alive.is_some()),
             ("max_seconds", self.max_seconds.is_some()),
@@ -485,6 +558,12 @@ fn validate(file: &str, text: &str, r: &Rule) -> Result<(), RuleError> {
         Check::Parent {
             processes, parents, ..
         } => processes.is_empty() || parents.is_empty(),
+        Check::Grandparent {
+            processes,
+            parents,
+            grandparents,
+            ..
+        } => processes.is_empty() || parents.is_empty() || grandparents.is_empty(),
         Check::Path {
             processes,
             directories,
@@ -500,6 +579,9 @@ fn validate(file: &str, text: &str, r: &Rule) -> Result<(), RuleError> {
             ..
         } => processes.is_empty() || patterns.is_empty(),
         Check::User { processes, users } => processes.is_empty() || users.is_empty(),
+        Check::Integrity {
+            processes, levels, ..
+        } => processes.is_empty() || levels.is_empty(),
         Check::Session {
             processes,
             sessions,
@@ -558,6 +640,44 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("empty"));
+    }
+
+    #[test]
+    fn grandparent_and_integrity_rules_check_their_parameters() {
+        let head = "[[rule]]\nid = \"x\"\ntitle = \"t\"\nseverity = \"high\"\ntechnique = \"T1\"\ndescription = \"d\"\n";
+        let ok = format!("{head}kind = \"grandparent\"\nprocesses = [\"lsass.exe\"]\nparents = [\"wininit.exe\"]\ngrandparents = [\"smss.exe\"]\n");
+        let f = parse("g.toml", &ok).unwrap();
+        assert!(matches!(
+            &f.rule[0].check,
+            Check::Grandparent { benign_grandparents, .. } if benign_grandparents.is_empty()
+        ));
+        let no_grand = format!(
+            "{head}kind = \"grandparent\"\nprocesses = [\"lsass.exe\"]\nparents = [\"wininit.exe\"]\n"
+        );
+        let e = parse("g.toml", &no_grand).unwrap_err().to_string();
+        assert!(e.contains("grandparents"), "{e}");
+        let empty = format!("{head}kind = \"grandparent\"\nprocesses = [\"lsass.exe\"]\nparents = [\"wininit.exe\"]\ngrandparents = []\n");
+        assert!(parse("g.toml", &empty)
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
+        let levels = format!("{head}kind = \"integrity\"\nprocesses = [\"lsass.exe\"]\nlevels = [\"system\", \"medium_plus\"]\nusers = [\"person\"]\n");
+        let f = parse("i.toml", &levels).unwrap();
+        assert!(matches!(
+            &f.rule[0].check,
+            Check::Integrity { levels, users, .. }
+                if levels == &[IntegrityLevel::System, IntegrityLevel::MediumPlus]
+                    && users == &[UserClass::Person]
+        ));
+        let bad_level = format!(
+            "{head}kind = \"integrity\"\nprocesses = [\"lsass.exe\"]\nlevels = [\"sytem\"]\n"
+        );
+        let e = parse("i.toml", &bad_level).unwrap_err().to_string();
+        assert!(e.starts_with("i.toml:9:") && e.contains("sytem"), "{e}");
+        // A parameter of another kind is an error, not ignored.
+        let stray = format!("{head}kind = \"integrity\"\nprocesses = [\"lsass.exe\"]\nlevels = [\"system\"]\ngrandparents = [\"smss.exe\"]\n");
+        let e = parse("i.toml", &stray).unwrap_err().to_string();
+        assert!(e.contains("`grandparents` is not a parameter"), "{e}");
     }
 
     #[test]

@@ -61,8 +61,34 @@ pub fn markdown(out: &mut dyn Write, b: &Baseline) -> io::Result<()> {
         writeln!(out)?;
         writeln!(out, "Check: {}", describe(r))?;
     }
+    writeln!(out)?;
+    out.write_all(KINDS.as_bytes())?;
     Ok(())
 }
+
+/// What each `kind` checks and takes, for people writing their own rule files. Every rule
+/// also has `id`, `title`, `severity`, `technique`, `description` and optionally `enabled`;
+/// a key the kind does not take is an error.
+const KINDS: &str = "\
+## Rule kinds
+
+| kind | parameters (optional in brackets) | checks |
+|---|---|---|
+| `parent` | `processes`, `parents`, [`benign_parents`] | the logged parent; a parent the logs never name, or an unknown or ambiguous link, raises nothing; a link by PID and time alone lowers the severity one step |
+| `grandparent` | `processes`, `parents`, `grandparents`, [`benign_grandparents`] | for processes whose parent is one of `parents`, that parent's logged parent; a parent whose start was never logged (no parent of its own), an unnamed grandparent or an unknown or ambiguous link raises nothing; a link by PID and time alone lowers the severity one step |
+| `path` | `processes`, `directories` | the image's folder (patterns allowed) |
+| `lookalike` | `processes`, [`known_good`] | names one or two edits from, or homoglyph-equal to, a core name |
+| `original_name` | `processes` | Sysmon's OriginalFileName equals the image name |
+| `user` | `processes`, `users` (`system`, `local_service`, `network_service`, `person`) | the account class (4688 v1's creator account only counts when it is a person) |
+| `integrity` | `processes`, `levels` (`untrusted`, `low`, `medium`, `medium_plus`, `high`, `system`, `protected`), [`users`] | the integrity level from Sysmon IntegrityLevel or the 4688 v2 MandatoryLabel (`S-1-16-N`); nothing when neither is logged; `users` limits the check to those accounts |
+| `session` | `processes`, `sessions` | the terminal session |
+| `instances` | `processes`, `max_alive` | live instances per boot |
+| `start_after_boot` | `processes`, `max_seconds` | start time after the boot start (when logged) |
+| `start_after_parent` | `processes`, `max_seconds`, [`parents`] | start time after the parent's start |
+| `must_exit` | `processes`, `max_seconds`, [`parents`] | lifetime, when the log records exits around it |
+| `command_line` | `processes`, `patterns`, [`benign_parents`] | the command line matches a pattern |
+| `children` | `parents`, [`allowed`], [`forbidden`] (at least one of the two) | the children of `parents` |
+";
 
 fn list(v: &[String]) -> String {
     v.iter()
@@ -90,6 +116,24 @@ pub fn describe(r: &Rule) -> String {
                 list(parents)
             )
         }
+        Check::Grandparent {
+            processes,
+            parents,
+            grandparents,
+            benign_grandparents,
+        } => {
+            let benign = if benign_grandparents.is_empty() {
+                String::new()
+            } else {
+                format!("; known benign grandparents: {}", list(benign_grandparents))
+            };
+            format!(
+                "when the logged parent of {} is {}, that parent's logged parent is one of {}{benign} (a parent or grandparent whose start was never logged, or an ambiguous link, raises nothing).",
+                list(processes),
+                list(parents),
+                list(grandparents)
+            )
+        }
         Check::Path {
             processes,
             directories,
@@ -113,6 +157,24 @@ pub fn describe(r: &Rule) -> String {
         Check::User { processes, users } => {
             let u: Vec<String> = users.iter().map(|u| u.as_str().to_string()).collect();
             format!("{} run as {}.", list(processes), u.join(" or "))
+        }
+        Check::Integrity {
+            processes,
+            levels,
+            users,
+        } => {
+            let l: Vec<&str> = levels.iter().map(|l| l.as_str()).collect();
+            let whose = if users.is_empty() {
+                String::new()
+            } else {
+                let u: Vec<&str> = users.iter().map(|u| u.as_str()).collect();
+                format!(" when running as {}", u.join(" or "))
+            };
+            format!(
+                "{}{whose} run at {} integrity (Sysmon IntegrityLevel, else the 4688 v2 MandatoryLabel; not checked when neither is logged).",
+                list(processes),
+                l.join(" or ")
+            )
         }
         Check::Session {
             processes,
@@ -196,6 +258,26 @@ pub fn describe(r: &Rule) -> String {
             }
             s.push('.');
             s
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kinds table is written by hand: every kind the default rules use must be in it.
+    #[test]
+    fn every_kind_in_use_is_in_the_kinds_table() {
+        let b = Baseline::defaults().unwrap();
+        for r in &b.rules {
+            let v = serde_json::to_value(&r.check).unwrap();
+            let kind = v["kind"].as_str().unwrap();
+            assert!(
+                KINDS.contains(&format!("| `{kind}` |")),
+                "{kind} ({}) is missing from KINDS",
+                r.id
+            );
         }
     }
 }

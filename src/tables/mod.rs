@@ -53,10 +53,12 @@ pub(crate) fn text_col_all(name: &str, v: Vec<String>) -> Column {
     Column::new(name.into(), v)
 }
 
-/// A time column: UTC millisecond timestamps.
+/// A time column: millisecond timestamps, UTC by convention but without a zone attached, so
+/// SQL compares them with plain literals (`start >= TIMESTAMP '2022-03-10 21:00:00'`); polars
+/// SQL cannot compare a zoned column with any literal.
 pub(crate) fn time_col(name: &str, v: Vec<Option<i64>>) -> Column {
     Int64Chunked::from_iter_options(name.into(), v.into_iter())
-        .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+        .into_datetime(TimeUnit::Milliseconds, None)
         .into_series()
         .into()
 }

@@ -9,7 +9,7 @@
 //! `--truth-parents FILE` every process's true parent. Never commit generated output.
 
 use clap::Parser;
-use lineage_testkit::fleet::{generate, FleetConfig};
+use lineage_testkit::fleet::{generate, AnomalyKind, FleetConfig};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -28,7 +28,8 @@ struct Args {
     /// Process starts per host and day, on average.
     #[arg(long, default_value_t = 600)]
     procs_per_day: u32,
-    /// Anomalies planted across the fleet (default: one per five hosts, at least 9).
+    /// Anomalies planted across the fleet (default: one per five hosts, at least one of each
+    /// kind).
     #[arg(long)]
     anomalies: Option<u32>,
     /// First day of the history (RFC 3339).
@@ -54,7 +55,9 @@ fn main() -> anyhow::Result<()> {
         seed: a.seed,
         procs_per_day: a.procs_per_day,
         start,
-        anomalies: a.anomalies.unwrap_or((a.hosts / 5).max(9)),
+        anomalies: a
+            .anomalies
+            .unwrap_or((a.hosts / 5).max(AnomalyKind::ALL.len() as u32)),
         ..FleetConfig::default()
     };
     if let Some(t) = a.threads {

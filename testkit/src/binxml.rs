@@ -20,6 +20,7 @@ pub mod vt {
     pub const UINT16: u8 = 0x06;
     pub const UINT32: u8 = 0x08;
     pub const UINT64: u8 = 0x0a;
+    pub const BOOL: u8 = 0x0d;
     pub const BINARY: u8 = 0x0e;
     pub const GUID: u8 = 0x0f;
     pub const SIZE_T: u8 = 0x10;
@@ -183,6 +184,8 @@ pub enum Value {
     U64(u64),
     Hex32(u32),
     Hex64(u64),
+    /// A Win32 BOOL: four bytes, 0 or 1 (Kernel-Power's `ConnectedStandbyInProgress`).
+    Bool(bool),
     /// GUID in its on-disk byte order.
     Guid([u8; 16]),
     /// 100 ns intervals since 1601-01-01 UTC.
@@ -432,6 +435,10 @@ impl Encoder<'_> {
             Value::Hex64(n) => {
                 self.u64(*n);
                 vt::HEX64
+            }
+            Value::Bool(b) => {
+                self.u32(u32::from(*b));
+                vt::BOOL
             }
             Value::Guid(g) => {
                 self.buf.extend_from_slice(g);

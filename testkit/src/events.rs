@@ -49,6 +49,8 @@ pub const SYSMON_GUID: &str = "{5770385f-c22a-43e0-bf4c-06f5698ffbd9}";
 pub const SECURITY_AUDITING_GUID: &str = "{54849625-5478-4994-a5ba-3e3b0328c30d}";
 pub const KERNEL_GENERAL_GUID: &str = "{a68ca8b7-004f-d7b6-a698-07e2de0f1f5d}";
 pub const EVENTLOG_GUID: &str = "{fc65ddd8-d6ef-4962-83d5-6e5cfe9ce148}";
+pub const KERNEL_POWER_GUID: &str = "{331c3b3a-2005-44c2-ac5e-77220c37d6b4}";
+pub const USER32_GUID: &str = "{b0aa8734-56f7-41cc-b2f4-de228e98b946}";
 const EVENTLOG_NS: &str = "http://manifests.microsoft.com/win/2004/08/windows/eventlog";
 const EVENT_NS: &str = "http://schemas.microsoft.com/win/2004/08/events/event";
 
@@ -68,8 +70,17 @@ struct Spec {
     task: u16,
     keywords: u64,
     qualifiers: Option<u16>,
-    /// `Security UserID`: Sysmon and Kernel-General log SYSTEM; Security-Auditing none.
-    system_user: bool,
+    /// `Security UserID`: Sysmon, Kernel-General and Kernel-Power log SYSTEM;
+    /// Security-Auditing none; System 104 and User32 1074 the account that acted.
+    user: SystemUser,
+}
+
+/// What `System/Security@UserID` holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SystemUser {
+    None,
+    LocalSystem,
+    Sid(Sid),
 }
 
 const fn spec(event_id: u16, version: u8, level: u8, task: u16, keywords: u64) -> Spec {
@@ -80,7 +91,7 @@ const fn spec(event_id: u16, version: u8, level: u8, task: u16, keywords: u64) -
         task,
         keywords,
         qualifiers: None,
-        system_user: false,
+        user: SystemUser::None,
     }
 }
 
@@ -164,6 +175,57 @@ pub struct ProcessExit {
     pub image: String,
 }
 
+/// Security 4616: the system time was changed from `previous` to `new` by process `pid`
+/// (`image`), running as `subject`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeChange {
+    pub subject: Account,
+    pub previous: DateTime<Utc>,
+    pub new: DateTime<Utc>,
+    pub pid: u32,
+    pub image: String,
+}
+
+/// Kernel-Power 41: the system rebooted without cleanly shutting down first. All zero (the
+/// default) is what a power loss or a hard reset leaves; a crash fills in the bugcheck.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirtyReboot {
+    pub bugcheck_code: u32,
+    pub bugcheck_parameters: [u64; 4],
+    pub sleep_in_progress: u32,
+    pub power_button_timestamp: u64,
+    pub boot_app_status: u32,
+    pub checkpoint: u8,
+    pub connected_standby_in_progress: bool,
+    pub system_sleep_transitions_to_on: u32,
+    pub cs_entry_scenario_instance_id: u8,
+    pub bugcheck_info_from_efi: bool,
+    pub checkpoint_status: u8,
+}
+
+/// User32 1074: "The process `process` has initiated the `action` of computer `param2` on
+/// behalf of user `user` for the following reason: `reason`". Real values (corpus):
+/// `C:\Windows\System32\RuntimeBroker.exe (HOST)` / `Other (Unplanned)` / `0x0` for the
+/// Start menu, `C:\Windows\system32\winlogon.exe (HOST)` / `No title for this reason
+/// could be found` / `0x500ff` from the logon screen, `C:\Windows\system32\svchost.exe
+/// (HOST)` / `Operating System: Service pack (Planned)` / `0x80020010` for Windows Update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownRequest {
+    /// `param1`: the requesting image and, in parentheses, the computer name it knew.
+    pub process: String,
+    /// `param3`: the reason's title.
+    pub reason: String,
+    /// `param4`: the reason code, written as `0x` hex text.
+    pub reason_code: u32,
+    /// `param5`: `restart`, `power off` or `shutdown`.
+    pub action: String,
+    /// `param6`: the comment (usually empty).
+    pub comment: String,
+    /// `param7` (`DOMAIN\name`) and `Security UserID`.
+    pub user: String,
+    pub user_sid: Sid,
+}
+
 /// Builds events for one computer. The outer template holds `Computer` as literal text (as
 /// Windows' does), so each host has its own; the `EventData` templates are shared.
 pub struct EventFactory {
@@ -171,6 +233,8 @@ pub struct EventFactory {
     manifest: Arc<Template>,
     classic_system: Arc<Template>,
     eventlog_security: Arc<Template>,
+    eventlog_system: Arc<Template>,
+    user32_system: Arc<Template>,
     bodies: Bodies,
     system_sid: Sid,
 }
@@ -189,6 +253,10 @@ struct Bodies {
     classic: Arc<Template>,
     shutdown: Arc<Template>,
     cleared: Arc<Template>,
+    cleared_other: Arc<Template>,
+    sec4616: Arc<Template>,
+    kp41: Arc<Template>,
+    user32_1074: Arc<Template>,
 }
 
 const SYSMON1_FIELDS: &[(&str, u8)] = &[
@@ -281,6 +349,64 @@ const KG12_FIELDS: &[(&str, u8)] = &[
     ("StartTime", vt::FILETIME),
 ];
 
+/// 4616, as Windows 10 writes it (version 1); `ProcessId` is declared SizeT and written
+/// HexInt64 on 64-bit Windows, as in 4688.
+const SEC4616_FIELDS: &[(&str, u8)] = &[
+    ("SubjectUserSid", vt::SID),
+    ("SubjectUserName", vt::STRING),
+    ("SubjectDomainName", vt::STRING),
+    ("SubjectLogonId", vt::HEX64),
+    ("PreviousTime", vt::FILETIME),
+    ("NewTime", vt::FILETIME),
+    ("ProcessId", vt::SIZE_T),
+    ("ProcessName", vt::STRING),
+];
+
+/// Kernel-Power 41 version 6 (Windows 10 1809, the version in `../shared/corpus`). The
+/// bugcheck parameters are declared SizeT: HexInt64 on 64-bit Windows (HexInt32 on the
+/// 32-bit machine of the corpus).
+const KP41_FIELDS: &[(&str, u8)] = &[
+    ("BugcheckCode", vt::UINT32),
+    ("BugcheckParameter1", vt::SIZE_T),
+    ("BugcheckParameter2", vt::SIZE_T),
+    ("BugcheckParameter3", vt::SIZE_T),
+    ("BugcheckParameter4", vt::SIZE_T),
+    ("SleepInProgress", vt::UINT32),
+    ("PowerButtonTimestamp", vt::UINT64),
+    ("BootAppStatus", vt::UINT32),
+    ("Checkpoint", vt::UINT8),
+    ("ConnectedStandbyInProgress", vt::BOOL),
+    ("SystemSleepTransitionsToOn", vt::UINT32),
+    ("CsEntryScenarioInstanceId", vt::UINT8),
+    ("BugcheckInfoFromEFI", vt::BOOL),
+    ("CheckpointStatus", vt::UINT8),
+];
+
+/// User32 1074: seven insertion strings, named as the manifest names them.
+const USER32_1074_FIELDS: &[(&str, u8)] = &[
+    ("param1", vt::STRING),
+    ("param2", vt::STRING),
+    ("param3", vt::STRING),
+    ("param4", vt::STRING),
+    ("param5", vt::STRING),
+    ("param6", vt::STRING),
+    ("param7", vt::STRING),
+];
+
+/// `<LogFileCleared xmlns=...><Name>{i}</Name>...</LogFileCleared>`, the `UserData` of the
+/// event-log service's 1102 and 104.
+fn log_file_cleared(fields: &[(&str, u8)]) -> Arc<Template> {
+    let root = fields.iter().enumerate().fold(
+        Element::new("LogFileCleared").attr("xmlns", Node::text(EVENTLOG_NS)),
+        |e, (i, (name, ty))| {
+            e.child(Node::Element(
+                Element::new(name).child(Node::sub(i as u16, *ty)),
+            ))
+        },
+    );
+    Template::new(root)
+}
+
 /// `<EventData><Data Name="...">{i}</Data>...</EventData>` with normal substitutions.
 fn event_data(fields: &[(&str, u8)]) -> Arc<Template> {
     let mut root = Element::new("EventData");
@@ -305,21 +431,6 @@ impl Bodies {
                 Element::new("Data").child(Node::opt(0, vt::STRING_ARRAY)),
             ))
             .opt("Binary", 2, vt::BINARY);
-        let cleared = ["SubjectUserSid", "SubjectUserName", "SubjectDomainName"]
-            .iter()
-            .zip([vt::SID, vt::STRING, vt::STRING])
-            .enumerate()
-            .fold(
-                Element::new("LogFileCleared").attr("xmlns", Node::text(EVENTLOG_NS)),
-                |e, (i, (name, ty))| {
-                    e.child(Node::Element(
-                        Element::new(name).child(Node::sub(i as u16, ty)),
-                    ))
-                },
-            )
-            .child(Node::Element(
-                Element::new("SubjectLogonId").child(Node::sub(3, vt::HEX64)),
-            ));
         Bodies {
             sysmon1: event_data(SYSMON1_FIELDS),
             sysmon5: event_data(SYSMON5_FIELDS),
@@ -335,7 +446,21 @@ impl Bodies {
             shutdown: Template::new(
                 Element::new("ServiceShutdown").attr("xmlns", Node::text(EVENTLOG_NS)),
             ),
-            cleared: Template::new(cleared),
+            cleared: log_file_cleared(&[
+                ("SubjectUserSid", vt::SID),
+                ("SubjectUserName", vt::STRING),
+                ("SubjectDomainName", vt::STRING),
+                ("SubjectLogonId", vt::HEX64),
+            ]),
+            cleared_other: log_file_cleared(&[
+                ("SubjectUserName", vt::STRING),
+                ("SubjectDomainName", vt::STRING),
+                ("Channel", vt::STRING),
+                ("BackupPath", vt::STRING),
+            ]),
+            sec4616: event_data(SEC4616_FIELDS),
+            kp41: event_data(KP41_FIELDS),
+            user32_1074: event_data(USER32_1074_FIELDS),
         }
     }
 }
@@ -348,6 +473,9 @@ enum Shape<'a> {
     Literal {
         provider: &'a str,
         guid: Option<&'a str>,
+        /// `EventSourceName`, which classic sources registered through a manifest write
+        /// (User32).
+        event_source: Option<&'a str>,
         channel: &'a str,
         wrapper: Option<&'a str>,
     },
@@ -364,12 +492,16 @@ fn outer_template(computer: &str, shape: Shape<'_>) -> Arc<Template> {
         Shape::Literal {
             provider,
             guid,
+            event_source,
             channel,
             ..
         } => {
             let mut p = Element::new("Provider").attr("Name", Node::text(provider));
             if let Some(g) = guid {
                 p = p.attr("Guid", Node::text(g));
+            }
+            if let Some(source) = event_source {
+                p = p.attr("EventSourceName", Node::text(source));
             }
             (p, 18, Node::text(channel), 19)
         }
@@ -444,20 +576,31 @@ impl EventFactory {
         let classic = Shape::Literal {
             provider: "EventLog",
             guid: None,
+            event_source: None,
             channel: "System",
             wrapper: None,
         };
-        let eventlog = Shape::Literal {
+        let eventlog = |channel| Shape::Literal {
             provider: "Microsoft-Windows-Eventlog",
             guid: Some(EVENTLOG_GUID),
-            channel: "Security",
+            event_source: None,
+            channel,
             wrapper: Some("UserData"),
+        };
+        let user32 = Shape::Literal {
+            provider: "User32",
+            guid: Some(USER32_GUID),
+            event_source: Some("User32"),
+            channel: "System",
+            wrapper: None,
         };
         EventFactory {
             computer: computer.to_string(),
             manifest: outer_template(computer, Shape::Manifest),
             classic_system: outer_template(computer, classic),
-            eventlog_security: outer_template(computer, eventlog),
+            eventlog_security: outer_template(computer, eventlog("Security")),
+            eventlog_system: outer_template(computer, eventlog("System")),
+            user32_system: outer_template(computer, user32),
             bodies: Bodies::new(),
             system_sid: Sid::local_system(),
         }
@@ -469,10 +612,10 @@ impl EventFactory {
 
     /// The 12 System values shared by both template shapes.
     fn system_values(&self, s: &Spec, h: &Header) -> Vec<Value> {
-        let user = if s.system_user {
-            Value::Sid(self.system_sid.bytes().to_vec())
-        } else {
-            Value::Null
+        let user = match &s.user {
+            SystemUser::None => Value::Null,
+            SystemUser::LocalSystem => Value::Sid(self.system_sid.bytes().to_vec()),
+            SystemUser::Sid(sid) => Value::Sid(sid.bytes().to_vec()),
         };
         vec![
             Value::U8(s.level),
@@ -508,14 +651,16 @@ impl EventFactory {
         self.event(channel, &self.manifest, h, values)
     }
 
-    fn literal_event(&self, channel: Channel, s: &Spec, h: &Header, body: Instance) -> Event {
+    fn literal_event(
+        &self,
+        (channel, template): (Channel, &Arc<Template>),
+        s: &Spec,
+        h: &Header,
+        body: Instance,
+    ) -> Event {
         let mut values = self.system_values(s, h);
         values.extend(std::iter::repeat_n(Value::Null, 6));
         values.push(Value::Xml(Box::new(body)));
-        let template = match channel {
-            Channel::Security => &self.eventlog_security,
-            _ => &self.classic_system,
-        };
         self.event(channel, template, h, values)
     }
 
@@ -560,7 +705,7 @@ impl EventFactory {
     /// Sysmon 1, process creation (schema 5).
     pub fn sysmon_process_create(&self, h: &Header, p: &ProcessCreate) -> Event {
         let mut s = spec(1, 5, 4, 1, SYSMON_KW);
-        s.system_user = true;
+        s.user = SystemUser::LocalSystem;
         let values = vec![
             z("-"),
             z(&sysmon_time(p.utc_time)),
@@ -592,7 +737,7 @@ impl EventFactory {
     /// Sysmon 5, process terminated.
     pub fn sysmon_process_terminate(&self, h: &Header, p: &ProcessTerminate) -> Event {
         let mut s = spec(5, 3, 4, 5, SYSMON_KW);
-        s.system_user = true;
+        s.user = SystemUser::LocalSystem;
         let values = vec![
             z("-"),
             z(&sysmon_time(p.utc_time)),
@@ -607,7 +752,7 @@ impl EventFactory {
     /// Sysmon 4, service state changed (`Started`, `Stopped`).
     pub fn sysmon_state(&self, h: &Header, state: &str, version: &str, schema: &str) -> Event {
         let mut s = spec(4, 3, 4, 4, SYSMON_KW);
-        s.system_user = true;
+        s.user = SystemUser::LocalSystem;
         let values = vec![z(&sysmon_time(h.time)), z(state), z(version), z(schema)];
         self.sysmon(&s, h, &self.bodies.sysmon4, values)
     }
@@ -615,7 +760,7 @@ impl EventFactory {
     /// Sysmon 16, configuration changed.
     pub fn sysmon_config(&self, h: &Header, configuration: &str, hash: &str) -> Event {
         let mut s = spec(16, 3, 4, 16, SYSMON_KW);
-        s.system_user = true;
+        s.user = SystemUser::LocalSystem;
         let values = vec![z(&sysmon_time(h.time)), z(configuration), z(hash)];
         self.sysmon(&s, h, &self.bodies.sysmon16, values)
     }
@@ -662,6 +807,20 @@ impl EventFactory {
         self.security(&s, h, &self.bodies.empty, Vec::new())
     }
 
+    /// Security 4616 (version 1), the system time was changed. Windows logs it with the
+    /// new clock, from the kernel (`Execution ProcessID` 4).
+    pub fn security_time_changed(&self, h: &Header, c: &TimeChange) -> Event {
+        let s = spec(4616, 1, 0, 12288, AUDIT_SUCCESS_KW);
+        let mut values: Vec<Value> = account_values(&c.subject).into();
+        values.extend([
+            Value::FileTime(filetime(c.previous)),
+            Value::FileTime(filetime(c.new)),
+            Value::Hex64(u64::from(c.pid)),
+            z(&c.image),
+        ]);
+        self.security(&s, h, &self.bodies.sec4616, values)
+    }
+
     /// Security 4609, Windows is shutting down.
     pub fn security_shutdown(&self, h: &Header) -> Event {
         let s = spec(4609, 0, 0, 12288, AUDIT_SUCCESS_KW);
@@ -676,24 +835,30 @@ impl EventFactory {
             template: Arc::clone(&self.bodies.shutdown),
             values: Vec::new(),
         };
-        self.literal_event(Channel::Security, &s, h, body)
+        self.literal_event((Channel::Security, &self.eventlog_security), &s, h, body)
     }
 
     /// Security 1102 (provider Microsoft-Windows-Eventlog): the audit log was cleared by `by`.
+    /// The event-log service writes its `UserData` strings without a terminator.
     pub fn security_log_cleared(&self, h: &Header, by: &Account) -> Event {
         let s = spec(1102, 0, 4, 104, EVENTLOG_KW);
         let body = Instance {
             template: Arc::clone(&self.bodies.cleared),
-            values: account_values(by).into(),
+            values: vec![
+                Value::Sid(by.sid.bytes().to_vec()),
+                Value::Str(by.name.clone()),
+                Value::Str(by.domain.clone()),
+                Value::Hex64(by.logon_id),
+            ],
         };
-        self.literal_event(Channel::Security, &s, h, body)
+        self.literal_event((Channel::Security, &self.eventlog_security), &s, h, body)
     }
 
     /// System Kernel-General 12: the operating system started at `start` (Windows 10 build
     /// 19041 values).
     pub fn kernel_boot(&self, h: &Header, start: DateTime<Utc>) -> Event {
         let mut s = spec(12, 0, 4, 1, 0x8000_0000_0000_0080);
-        s.system_user = true;
+        s.user = SystemUser::LocalSystem;
         let values = vec![
             Value::U32(10),
             Value::U32(0),
@@ -711,6 +876,78 @@ impl EventFactory {
         let s = spec(13, 0, 4, 2, 0x8000_0000_0000_0080);
         let values = vec![Value::FileTime(filetime(stop))];
         self.kernel_general(&s, h, &self.bodies.kg13, values)
+    }
+
+    /// System Kernel-Power 41 (version 6): the system rebooted without cleanly shutting
+    /// down. Logged early in the next boot by the kernel (process 4).
+    pub fn dirty_reboot(&self, h: &Header, r: &DirtyReboot) -> Event {
+        let mut s = spec(41, 6, 1, 63, 0x8000_4000_0000_0002);
+        s.user = SystemUser::LocalSystem;
+        let [p1, p2, p3, p4] = r.bugcheck_parameters;
+        let values = vec![
+            Value::U32(r.bugcheck_code),
+            Value::Hex64(p1),
+            Value::Hex64(p2),
+            Value::Hex64(p3),
+            Value::Hex64(p4),
+            Value::U32(r.sleep_in_progress),
+            Value::U64(r.power_button_timestamp),
+            Value::U32(r.boot_app_status),
+            Value::U8(r.checkpoint),
+            Value::Bool(r.connected_standby_in_progress),
+            Value::U32(r.system_sleep_transitions_to_on),
+            Value::U8(r.cs_entry_scenario_instance_id),
+            Value::Bool(r.bugcheck_info_from_efi),
+            Value::U8(r.checkpoint_status),
+        ];
+        let body = Instance {
+            template: Arc::clone(&self.bodies.kp41),
+            values,
+        };
+        let provider = ("Microsoft-Windows-Kernel-Power", KERNEL_POWER_GUID);
+        self.manifest_event(Channel::System, provider, &s, h, body)
+    }
+
+    /// System User32 1074: a process asked for a shutdown or restart on behalf of a user.
+    /// A classic source with a manifest: provider name, GUID and `EventSourceName` are
+    /// literal in the template, `Qualifiers` 32768, strings without terminators.
+    pub fn shutdown_requested(&self, h: &Header, r: &ShutdownRequest) -> Event {
+        let mut s = spec(1074, 0, 4, 0, 0x8080_0000_0000_0000);
+        s.qualifiers = Some(0x8000);
+        s.user = SystemUser::Sid(r.user_sid.clone());
+        let values = [
+            r.process.clone(),
+            self.computer.clone(),
+            r.reason.clone(),
+            format!("{:#x}", r.reason_code),
+            r.action.clone(),
+            r.comment.clone(),
+            r.user.clone(),
+        ]
+        .map(Value::Str)
+        .into();
+        let body = Instance {
+            template: Arc::clone(&self.bodies.user32_1074),
+            values,
+        };
+        self.literal_event((Channel::System, &self.user32_system), &s, h, body)
+    }
+
+    /// System 104 (provider Microsoft-Windows-Eventlog): the log `channel` (any but
+    /// Security, whose clears are 1102) was cleared by `by`; `Security UserID` is theirs.
+    pub fn system_log_cleared(&self, h: &Header, by: &Account, channel: &str) -> Event {
+        let mut s = spec(104, 0, 4, 104, 0x8000_0000_0000_0000);
+        s.user = SystemUser::Sid(by.sid.clone());
+        let values = [by.name.clone(), by.domain.clone(), channel.to_string()]
+            .map(Value::Str)
+            .into_iter()
+            .chain([Value::Str(String::new())])
+            .collect();
+        let body = Instance {
+            template: Arc::clone(&self.bodies.cleared_other),
+            values,
+        };
+        self.literal_event((Channel::System, &self.eventlog_system), &s, h, body)
     }
 
     fn kernel_general(&self, s: &Spec, h: &Header, t: &Arc<Template>, v: Vec<Value>) -> Event {
@@ -774,7 +1011,7 @@ impl EventFactory {
                 Value::Binary(binary),
             ],
         };
-        self.literal_event(Channel::System, &s, h, body)
+        self.literal_event((Channel::System, &self.classic_system), &s, h, body)
     }
 }
 

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-pub use anomaly::{AnomalyKind, Planted};
+pub use anomaly::{AnomalyKind, Needs, Planted};
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,13 +161,32 @@ fn plan_fleet(cfg: &FleetConfig) -> Vec<HostPlan> {
         .collect();
     for k in 0..cfg.anomalies {
         let kind = AnomalyKind::ALL[k as usize % AnomalyKind::ALL.len()];
-        let host = rng.range(0, u64::from(cfg.hosts)) as usize;
+        let host = pick_host(&mut rng, &plans, kind.needs());
         let day = rng.range(0, u64::from(cfg.days)) as u32;
         if let Some(p) = plans.get_mut(host) {
             p.anomalies.push((day, kind));
         }
     }
     plans
+}
+
+/// A random host that logs what an anomaly needs to be seen; any host when none does (the
+/// ground truth then lists no rule for it).
+fn pick_host(rng: &mut Rng, plans: &[HostPlan], needs: Needs) -> usize {
+    let fits = |p: &HostPlan| match needs {
+        Needs::Nothing => true,
+        Needs::OwnAccount => p.sources.sysmon || p.sources.security == Some(SecurityVersion::V2),
+        Needs::Sysmon => p.sources.sysmon,
+        Needs::Workstation => !p.server,
+    };
+    let candidates: Vec<usize> = (0..plans.len()).filter(|&i| fits(&plans[i])).collect();
+    let pool = if candidates.is_empty() {
+        (0..plans.len()).collect()
+    } else {
+        candidates
+    };
+    let i = rng.range(0, pool.len() as u64) as usize;
+    pool.get(i).copied().unwrap_or(0)
 }
 
 struct HostResult {

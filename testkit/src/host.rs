@@ -87,6 +87,26 @@ pub enum Audit {
     Termination,
 }
 
+/// A core process a boot starts once (see [`Host::find_core`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Core {
+    /// The smss.exe System starts, which starts each session's smss.exe.
+    MasterSmss,
+    Services,
+    Lsass,
+}
+
+/// Who asks for a shutdown or restart (User32 1074, [`Host::request_shutdown`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Initiator {
+    /// A person, from the Start menu (RuntimeBroker on their behalf).
+    User(String),
+    /// Nobody logged on: the button on the logon screen (winlogon, as SYSTEM).
+    LogonScreen,
+    /// Windows Update finishing an install (svchost, as SYSTEM, planned).
+    Update,
+}
+
 /// An account as both Sysmon (`DOMAIN\name`) and Security (SID, name, domain, logon id)
 /// log it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,6 +344,12 @@ impl Host {
         self.boot.as_ref().map(|b| b.start)
     }
 
+    /// What the host clock shows at true time `t` (with the clock changes so far): the time
+    /// the logs give an event that happens now.
+    pub fn clock(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        t + self.clock_offset
+    }
+
     /// The latest true time any action happened at.
     pub fn now(&self) -> DateTime<Utc> {
         self.last_time
@@ -366,6 +392,29 @@ impl Host {
             .max_by_key(|p| (p.start, p.guid))
             .map(|p| p.pid)
             .ok_or_else(not_found)
+    }
+
+    /// The current boot's own instance of a core process, even when a later copy with the
+    /// same name runs ([`Host::find`] gives the latest).
+    pub fn find_core(&self, which: Core) -> Result<u32, ModelError> {
+        self.boot
+            .as_ref()
+            .map(|b| match which {
+                Core::MasterSmss => b.smss,
+                Core::Services => b.services,
+                Core::Lsass => b.lsass,
+            })
+            .filter(|pid| self.live.contains_key(pid))
+            .ok_or_else(|| ModelError::NoSuchProcess(format!("{which:?}")))
+    }
+
+    /// The live winlogon.exe of an interactive session (1 is the console's).
+    pub fn find_winlogon(&self, session: u32) -> Result<u32, ModelError> {
+        self.boot
+            .as_ref()
+            .and_then(|b| b.winlogon.get(&session).copied())
+            .filter(|pid| self.live.contains_key(pid))
+            .ok_or_else(|| ModelError::NoSuchProcess(format!("winlogon.exe (session {session})")))
     }
 
     /// The account for `name`: well-known service accounts by name, anything else a local

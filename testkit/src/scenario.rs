@@ -17,7 +17,9 @@
 
 use crate::error::{ModelError, ScenarioError};
 use crate::events::Channel;
-use crate::host::{Audit, Host, Integrity, SecurityVersion, Sources, Spawn, TruthProcess};
+use crate::host::{
+    Audit, Host, Initiator, Integrity, SecurityVersion, Sources, Spawn, TruthProcess,
+};
 use crate::logset::{LogSet, TaggedRecord};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
@@ -53,9 +55,16 @@ pub enum Action {
     Logoff {
         user: String,
     },
-    Shutdown,
+    /// A clean shutdown; with an initiator, a User32 1074 ("power off") comes first.
+    Shutdown(Option<Initiator>),
+    /// User32 1074 ("restart"), the clean shutdown 5 s later, the next boot 60 s later.
+    Restart(Initiator),
     Crash,
-    Clock(Duration),
+    /// The clock moves; with a process, it did it and Security logs 4616.
+    Clock {
+        delta: Duration,
+        by: Option<String>,
+    },
     Clear {
         channel: Channel,
         by: String,
@@ -218,9 +227,26 @@ fn apply(host: &mut Host, at: DateTime<Utc>, action: &Action) -> Result<(), Mode
             host.logon(at, user, *remote)?;
         }
         Action::Logoff { user } => host.logoff(at, user)?,
-        Action::Shutdown => host.shutdown(at)?,
+        Action::Shutdown(initiator) => {
+            if let Some(who) = initiator {
+                host.request_shutdown(at, false, who)?;
+            }
+            host.shutdown(at + Duration::seconds(i64::from(initiator.is_some()) * 5))?;
+        }
+        Action::Restart(who) => {
+            host.request_shutdown(at, true, who)?;
+            host.shutdown(at + Duration::seconds(5))?;
+            host.boot(at + Duration::seconds(60))?;
+        }
         Action::Crash => host.crash(at),
-        Action::Clock(d) => host.clock_jump(*d),
+        Action::Clock { delta, by: None } => host.clock_jump(*delta),
+        Action::Clock {
+            delta,
+            by: Some(process),
+        } => {
+            let pid = host.find(process)?;
+            host.set_clock(at, *delta, pid)?;
+        }
         Action::Clear { channel, by } => host.clear_log(at, *channel, by),
         Action::SysmonConfig(path) => host.sysmon_config(at, path),
     }
@@ -344,7 +370,10 @@ fn parse_action(
     let user_arg = || one_arg(line, args).map(str::to_string);
     let action = match verb.as_str() {
         "boot" => return parse_boot(line, when, args),
-        "shutdown" if args.is_empty() => Action::Shutdown,
+        "shutdown" => Action::Shutdown(parse_initiator(line, "shutdown", args)?),
+        "restart" => Action::Restart(
+            parse_initiator(line, "restart", args)?.unwrap_or(Initiator::LogonScreen),
+        ),
         "crash" if args.is_empty() => Action::Crash,
         "logon" => Action::Logon {
             user: user_arg()?,
@@ -398,15 +427,38 @@ fn parse_exit(line: usize, args: &[String]) -> Result<Action, ScenarioError> {
     })
 }
 
+/// `[by USER|SYSTEM|update]` after `shutdown` or `restart`.
+fn parse_initiator(
+    line: usize,
+    verb: &str,
+    args: &[String],
+) -> Result<Option<Initiator>, ScenarioError> {
+    match args {
+        [] => Ok(None),
+        [k, who] if k == "by" => Ok(Some(match who.to_ascii_lowercase().as_str() {
+            "update" => Initiator::Update,
+            "system" => Initiator::LogonScreen,
+            _ => Initiator::User(who.clone()),
+        })),
+        _ => Err(syntax(line, format!("{verb} [by USER|SYSTEM|update]"))),
+    }
+}
+
 fn parse_clock(line: usize, args: &[String]) -> Result<Action, ScenarioError> {
-    let arg = one_arg(line, args)?;
+    let usage = || syntax(line, "clock +DURATION|-DURATION [by PROCESS]");
+    let (arg, by) = match args {
+        [d] => (d, None),
+        [d, k, p] if k == "by" => (d, Some(p.clone())),
+        _ => return Err(usage()),
+    };
     let (sign, d) = match arg.split_at_checked(1) {
         Some(("+", d)) => (1, d),
         Some(("-", d)) => (-1, d),
-        _ => return Err(syntax(line, "clock +DURATION or clock -DURATION")),
+        _ => return Err(usage()),
     };
     let d = parse_duration(d).ok_or_else(|| syntax(line, format!("bad duration {arg:?}")))?;
-    Ok(Action::Clock(if sign < 0 { -d } else { d }))
+    let delta = if sign < 0 { -d } else { d };
+    Ok(Action::Clock { delta, by })
 }
 
 fn parse_clear(line: usize, args: &[String]) -> Result<Action, ScenarioError> {
@@ -582,6 +634,46 @@ mod tests {
         assert!(matches!(
             Scenario::parse("audit creation maybe"),
             Err(ScenarioError::Syntax { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn shutdown_requests_and_logged_clock_changes_parse() {
+        let sc = Scenario::parse(
+            "boot 2024-03-01T08:00:00Z\n+1h clock -250ms by svchost.exe\n\
+             +1h restart by CORP\\bob\n+1h shutdown by update\nboot +1h\n\
+             +1h restart\n+1h shutdown by SYSTEM\n",
+        )
+        .unwrap();
+        let actions: Vec<&Action> = sc.steps.iter().map(|s| &s.action).collect();
+        assert_eq!(
+            actions[1],
+            &Action::Clock {
+                delta: -Duration::milliseconds(250),
+                by: Some("svchost.exe".into())
+            }
+        );
+        assert_eq!(
+            actions[2],
+            &Action::Restart(Initiator::User("CORP\\bob".into()))
+        );
+        assert_eq!(actions[3], &Action::Shutdown(Some(Initiator::Update)));
+        assert_eq!(actions[5], &Action::Restart(Initiator::LogonScreen));
+        assert_eq!(actions[6], &Action::Shutdown(Some(Initiator::LogonScreen)));
+        let host = sc.run().unwrap();
+        assert_eq!(host.boots(), 4, "each restart booted again");
+        assert!(matches!(
+            Scenario::parse("+1h restart now"),
+            Err(ScenarioError::Syntax { line: 1, .. })
+        ));
+        assert!(matches!(
+            Scenario::parse("+1h clock -1h by"),
+            Err(ScenarioError::Syntax { line: 1, .. })
+        ));
+        let sc = Scenario::parse("boot 2024-03-01T08:00:00Z\n+1h clock +1s by nosuch.exe\n");
+        assert!(matches!(
+            sc.unwrap().run(),
+            Err(ScenarioError::Model { line: 2, .. })
         ));
     }
 

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use lineage_testkit::events::{
-    Account, NewProcess, NewProcessV2, ProcessCreate, ProcessExit, ProcessTerminate,
+    Account, DirtyReboot, NewProcess, NewProcessV2, ProcessCreate, ProcessExit, ProcessTerminate,
+    ShutdownRequest, TimeChange,
 };
 use lineage_testkit::values::{Guid, Sid};
 use lineage_testkit::*;
@@ -192,6 +193,101 @@ fn every_kind(f: &EventFactory) -> Vec<(Event, Vec<(&'static str, String)>)> {
         (f.eventlog_stopped(&h), vec![]),
         (f.unexpected_shutdown(&h, start), vec![]),
         (f.uptime(&h, 86400), vec![]),
+        (
+            f.security_time_changed(&h, &time_change()),
+            time_change_fields(),
+        ),
+        (f.system_log_cleared(&h, &alice, "System"), vec![]),
+        (f.dirty_reboot(&h, &bugcheck()), bugcheck_fields()),
+        (
+            f.shutdown_requested(&h, &restart_request()),
+            restart_request_fields(),
+        ),
+    ]
+}
+
+/// The Windows Time service setting the clock back 250 ms (Security 4616).
+fn time_change() -> TimeChange {
+    TimeChange {
+        subject: account("S-1-5-19", "LOCAL SERVICE", "NT AUTHORITY", 0x3e5),
+        previous: t("2024-03-01T10:00:00.5501234Z"),
+        new: t("2024-03-01T10:00:00.3001234Z"),
+        pid: 0x660,
+        image: "C:\\Windows\\System32\\svchost.exe".into(),
+    }
+}
+
+fn time_change_fields() -> Vec<(&'static str, String)> {
+    vec![
+        ("SubjectUserSid", "S-1-5-19".into()),
+        ("SubjectUserName", "LOCAL SERVICE".into()),
+        ("SubjectLogonId", "0x3e5".into()),
+        ("PreviousTime", "2024-03-01T10:00:00.5501234Z".into()),
+        ("NewTime", "2024-03-01T10:00:00.3001234Z".into()),
+        ("ProcessId", "0x660".into()),
+        ("ProcessName", "C:\\Windows\\System32\\svchost.exe".into()),
+    ]
+}
+
+/// A bugcheck 0x133 (DPC_WATCHDOG_VIOLATION) before the reboot (Kernel-Power 41).
+fn bugcheck() -> DirtyReboot {
+    DirtyReboot {
+        bugcheck_code: 0x133,
+        bugcheck_parameters: [1, 0x1e00, 0xfffff8024d2fb320, 0],
+        power_button_timestamp: 133_541_000_000_000_000,
+        checkpoint: 41,
+        system_sleep_transitions_to_on: 3,
+        bugcheck_info_from_efi: true,
+        ..DirtyReboot::default()
+    }
+}
+
+fn bugcheck_fields() -> Vec<(&'static str, String)> {
+    let s = |v: &str| v.to_string();
+    vec![
+        ("BugcheckCode", s("307")),
+        ("BugcheckParameter1", s("0x1")),
+        ("BugcheckParameter2", s("0x1e00")),
+        ("BugcheckParameter3", s("0xfffff8024d2fb320")),
+        ("BugcheckParameter4", s("0x0")),
+        ("SleepInProgress", s("0")),
+        ("PowerButtonTimestamp", s("133541000000000000")),
+        ("BootAppStatus", s("0")),
+        ("Checkpoint", s("41")),
+        ("ConnectedStandbyInProgress", s("false")),
+        ("SystemSleepTransitionsToOn", s("3")),
+        ("CsEntryScenarioInstanceId", s("0")),
+        ("BugcheckInfoFromEFI", s("true")),
+        ("CheckpointStatus", s("0")),
+    ]
+}
+
+/// A person restarting from the Start menu (User32 1074).
+fn restart_request() -> ShutdownRequest {
+    ShutdownRequest {
+        process: "C:\\Windows\\System32\\RuntimeBroker.exe (WIN10-A)".into(),
+        reason: "Other (Unplanned)".into(),
+        reason_code: 0,
+        action: "restart".into(),
+        comment: String::new(),
+        user: "WIN10-A\\alice".into(),
+        user_sid: Sid::parse("S-1-5-21-1-2-3-1001").expect("sid"),
+    }
+}
+
+fn restart_request_fields() -> Vec<(&'static str, String)> {
+    let s = |v: &str| v.to_string();
+    vec![
+        (
+            "param1",
+            s("C:\\Windows\\System32\\RuntimeBroker.exe (WIN10-A)"),
+        ),
+        ("param2", s("WIN10-A")),
+        ("param3", s("Other (Unplanned)")),
+        ("param4", s("0x0")),
+        ("param5", s("restart")),
+        ("param6", s("")),
+        ("param7", s("WIN10-A\\alice")),
     ]
 }
 
@@ -269,6 +365,81 @@ fn every_event_type_reads_back_with_its_values() {
     assert_eq!(text(&cleared["SubjectUserName"]), "alice");
     let uptime = &read[16]["EventData"]["Data"]["#text"];
     assert_eq!(text(&uptime[4]), "86400");
+    check_new_markers(&read);
+}
+
+/// The System values of 4616, 104, 41 and 1074 are the ones Windows writes (records of
+/// `../shared/corpus`: APTSimulatorVM and BelkasoftCTF Security/System, the mdecrevoisier
+/// log-clearing sample).
+fn check_new_markers(read: &[Json]) {
+    let sys = |i: usize| &read[i]["System"];
+    let provider = |i: usize, attr: &str| text(&sys(i)["Provider"]["#attributes"][attr]);
+    let user = |i: usize| text(&sys(i)["Security"]["#attributes"]["UserID"]);
+    // (record, event id, version, level, task, keywords, provider, provider GUID, UserID)
+    let expected = [
+        (
+            17,
+            4616,
+            1,
+            0,
+            12288,
+            "0x8020000000000000",
+            "Microsoft-Windows-Security-Auditing",
+            "{54849625-5478-4994-a5ba-3e3b0328c30d}",
+            "",
+        ),
+        (
+            18,
+            104,
+            0,
+            4,
+            104,
+            "0x8000000000000000",
+            "Microsoft-Windows-Eventlog",
+            "{fc65ddd8-d6ef-4962-83d5-6e5cfe9ce148}",
+            "S-1-5-21-1-2-3-1001",
+        ),
+        (
+            19,
+            41,
+            6,
+            1,
+            63,
+            "0x8000400000000002",
+            "Microsoft-Windows-Kernel-Power",
+            "{331c3b3a-2005-44c2-ac5e-77220c37d6b4}",
+            "S-1-5-18",
+        ),
+        (
+            20,
+            1074,
+            0,
+            4,
+            0,
+            "0x8080000000000000",
+            "User32",
+            "{b0aa8734-56f7-41cc-b2f4-de228e98b946}",
+            "S-1-5-21-1-2-3-1001",
+        ),
+    ];
+    for (i, id, version, level, task, keywords, name, guid, sid) in expected {
+        assert_eq!(event_id(&read[i]), id, "record {}", i + 1);
+        assert_eq!(sys(i)["Version"], version, "{id}");
+        assert_eq!(sys(i)["Level"], level, "{id}");
+        assert_eq!(sys(i)["Task"], task, "{id}");
+        assert_eq!(text(&sys(i)["Keywords"]), keywords, "{id}");
+        assert_eq!(provider(i, "Name"), name, "{id}");
+        assert_eq!(provider(i, "Guid"), guid, "{id}");
+        assert_eq!(user(i), sid, "{id}");
+    }
+    assert_eq!(text(&sys(18)["Channel"]), "System");
+    let cleared = &read[18]["UserData"]["LogFileCleared"];
+    assert_eq!(text(&cleared["SubjectUserName"]), "alice");
+    assert_eq!(text(&cleared["SubjectDomainName"]), "WIN10-A");
+    assert_eq!(text(&cleared["Channel"]), "System");
+    assert_eq!(text(&cleared["BackupPath"]), "");
+    assert_eq!(provider(20, "EventSourceName"), "User32");
+    assert_eq!(sys(20)["EventID"]["#attributes"]["Qualifiers"], 32768);
 }
 
 #[test]

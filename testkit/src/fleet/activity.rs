@@ -4,7 +4,7 @@
 use super::anomaly::{plant, AnomalyKind, Planted};
 use super::{minutes, FleetConfig, HostPlan};
 use crate::error::ModelError;
-use crate::host::{Host, Proc, Spawn};
+use crate::host::{Host, Initiator, Proc, Spawn};
 use crate::logset::TaggedRecord;
 use crate::rng::Rng;
 use crate::values::Guid;
@@ -69,7 +69,8 @@ pub struct Simulation<'a> {
     rng: Rng,
     later: BinaryHeap<Reverse<(DateTime<Utc>, Later)>>,
     console_user: Option<String>,
-    planted: Vec<(u32, AnomalyKind, Proc, String)>,
+    /// Tag, kind, process, its start as logged, parent image.
+    planted: Vec<(u32, AnomalyKind, Proc, DateTime<Utc>, String)>,
 }
 
 impl<'a> Simulation<'a> {
@@ -93,27 +94,30 @@ impl<'a> Simulation<'a> {
         self.day_start(day) + Duration::seconds(secs as i64)
     }
 
-    /// Simulates one day and returns the time before which every event is final.
+    /// Simulates one day and returns the time before which every event is final. The
+    /// morning boot, the logon, the evening and the night are items like the others, in
+    /// time order: nothing runs on a machine that is off.
     pub fn day(&mut self, host: &mut Host, day: u32) -> Result<DateTime<Utc>, ModelError> {
+        let mut items = Vec::new();
         if !host.is_running() {
             let t = if day == 0 {
                 self.at(day, 0, 60)
             } else {
                 self.at(day, 420, 500)
             };
-            self.boot(host, t)?;
+            items.push((t, Item::Boot));
         }
         if !self.plan.server {
-            let t = self.at(day, 480, 570);
-            self.console_logon(host, t)?;
+            items.push((self.at(day, 480, 570), Item::ConsoleLogon));
         }
-        let mut items = self.plan_items(day);
+        items.extend(self.plan_items(day));
+        items.push((self.at(day, 1080, 1200), Item::EveningLogoff));
+        items.push((self.at(day, 1230, 1400), Item::Night));
         items.sort_by_key(|(t, _)| *t);
         for (t, item) in items {
             self.run_due(host, t)?;
             self.item(host, t, item)?;
         }
-        self.evening(host, day)?;
         Ok(self.day_start(day + 1))
     }
 
@@ -144,6 +148,9 @@ impl<'a> Simulation<'a> {
         if self.plan.server && self.rng.chance(0.6) {
             items.push((self.at(day, 480, 1080), Item::Rdp));
         }
+        if self.rng.chance(0.8) {
+            items.push((self.at(day, 0, 1440), Item::TimeSync));
+        }
         let planted: Vec<AnomalyKind> = self
             .plan
             .anomalies
@@ -158,14 +165,23 @@ impl<'a> Simulation<'a> {
     }
 
     fn item(&mut self, host: &mut Host, t: DateTime<Utc>, item: Item) -> Result<(), ModelError> {
-        if !host.is_running() {
+        if item == Item::Boot {
+            return self.boot(host, t);
+        }
+        // Off, or planned for minutes when a quick reboot had the machine down.
+        if host.boot_time().is_none_or(|b| b > t) {
             return Ok(());
         }
         match item {
+            Item::Boot => Ok(()),
+            Item::ConsoleLogon => self.console_logon(host, t),
+            Item::EveningLogoff => self.evening_logoff(host, t),
+            Item::Night => self.night(host, t),
             Item::App => self.user_app(host, t),
             Item::Background => self.background(host, t),
             Item::ServiceRestart => self.service_restart(host, t),
             Item::Rdp => self.rdp(host, t),
+            Item::TimeSync => self.time_sync(host, t),
             Item::Anomaly(k) => self.anomaly(host, t, k),
         }
     }
@@ -316,6 +332,17 @@ impl<'a> Simulation<'a> {
         Ok(())
     }
 
+    /// The Windows Time service (in `svchost -k LocalService`, as LOCAL SERVICE) corrects
+    /// the clock by under a second: Security 4616, as in the corpus's lab machines.
+    fn time_sync(&mut self, host: &mut Host, t: DateTime<Utc>) -> Result<(), ModelError> {
+        let Some(w32time) = by_command_line(host, "-k LocalService -p") else {
+            return Ok(());
+        };
+        let ms = self.rng.range(5, 900) as i64;
+        let delta = Duration::milliseconds(if self.rng.chance(0.5) { ms } else { -ms });
+        host.set_clock(t, delta, w32time)
+    }
+
     fn anomaly(
         &mut self,
         host: &mut Host,
@@ -335,7 +362,9 @@ impl<'a> Simulation<'a> {
         match result {
             Ok(p) => {
                 let parent = host.process(p.parent_pid).map(|q| q.image.clone());
-                self.planted.push((tag, k, p, parent.unwrap_or_default()));
+                let logged = host.clock(p.start);
+                self.planted
+                    .push((tag, k, p, logged, parent.unwrap_or_default()));
             }
             Err(ModelError::NoSuchProcess(_)) => {}
             Err(e) => return Err(e),
@@ -343,45 +372,64 @@ impl<'a> Simulation<'a> {
         Ok(())
     }
 
-    /// Evening: logoff, and sometimes a shutdown, a quick reboot or a crash.
-    fn evening(&mut self, host: &mut Host, day: u32) -> Result<(), ModelError> {
-        let t = self.at(day, 1080, 1200);
-        self.run_due(host, t)?;
+    /// Evening: most console users log off.
+    fn evening_logoff(&mut self, host: &mut Host, t: DateTime<Utc>) -> Result<(), ModelError> {
         if let Some(user) = self.console_user.clone() {
-            if self.rng.chance(0.7) && host.is_running() {
+            if self.rng.chance(0.7) {
                 host.logoff(t, &user)?;
                 self.console_user = None;
             }
         }
+        Ok(())
+    }
+
+    /// Night: often nothing; sometimes a restart (Windows Update or a person: User32 1074
+    /// first), a crash (the next boot logs Kernel-Power 41 and 6008), or a workstation
+    /// powered off until the morning.
+    fn night(&mut self, host: &mut Host, night: DateTime<Utc>) -> Result<(), ModelError> {
         let r = self.rng.range(0, 100);
-        let night = self.at(day, 1230, 1400);
         let back = night + minutes(self.rng.range(1, 10));
-        self.run_due(host, night)?;
-        if !host.is_running() {
-            return Ok(());
-        }
+        let down = night + Duration::seconds(self.rng.range(3, 10) as i64);
         match r {
             0..=9 => {
-                host.shutdown(night)?;
+                let who = if self.rng.chance(0.6) {
+                    Initiator::Update
+                } else {
+                    self.initiator()
+                };
+                host.request_shutdown(night, true, &who)?;
+                host.shutdown(down)?;
                 self.boot(host, back)?;
             }
             10..=11 => {
                 host.crash(night);
                 self.boot(host, back)?;
             }
-            12..=35 if !self.plan.server => host.shutdown(night)?,
+            12..=35 if !self.plan.server => {
+                host.request_shutdown(night, false, &self.initiator())?;
+                host.shutdown(down)?;
+            }
             _ => {}
         }
         Ok(())
+    }
+
+    /// Who shuts the machine down by hand: the console user from the Start menu, or whoever
+    /// presses the button on the logon screen.
+    fn initiator(&self) -> Initiator {
+        match &self.console_user {
+            Some(u) => Initiator::User(u.clone()),
+            None => Initiator::LogonScreen,
+        }
     }
 
     /// The planted anomalies with the record ids their starts got.
     pub fn finish(self, tagged: &[TaggedRecord]) -> Vec<Planted> {
         self.planted
             .into_iter()
-            .map(|(tag, kind, p, parent_image)| Planted {
+            .map(|(tag, kind, p, time, parent_image)| Planted {
                 host: self.plan.name.clone(),
-                time: p.start,
+                time,
                 kind,
                 image: p.image.clone(),
                 pid: p.pid,
@@ -393,6 +441,7 @@ impl<'a> Simulation<'a> {
                     .filter(|r| r.tag == tag)
                     .map(|r| (r.channel, r.record_id))
                     .collect(),
+                rules: kind.rules(self.plan.sources, &p),
             })
             .collect()
     }
@@ -400,10 +449,15 @@ impl<'a> Simulation<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Item {
+    Boot,
+    ConsoleLogon,
+    EveningLogoff,
+    Night,
     App,
     Background,
     ServiceRestart,
     Rdp,
+    TimeSync,
     Anomaly(AnomalyKind),
 }
 

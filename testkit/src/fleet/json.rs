@@ -46,19 +46,22 @@ pub fn truth_line(w: &mut impl Write, host: &str, t: &TruthProcess) -> std::io::
     )
 }
 
-/// `{"host","time","kind","image","pid","guid","parent_pid","parent_image","records":[..]}`.
+/// `{"host","time","kind","rules":[..],"image","pid","guid","parent_pid","parent_image",
+/// "records":[..]}`.
 pub fn planted_line(p: &Planted) -> String {
     let records: Vec<String> = p
         .records
         .iter()
         .map(|(c, id)| format!("{{\"channel\":{},\"record_id\":{id}}}", string(c.name())))
         .collect();
+    let rules: Vec<String> = p.rules.iter().map(|r| string(r)).collect();
     format!(
-        "{{\"host\":{},\"time\":{},\"kind\":{},\"image\":{},\"pid\":{},\"guid\":{},\
-         \"parent_pid\":{},\"parent_image\":{},\"records\":[{}]}}\n",
+        "{{\"host\":{},\"time\":{},\"kind\":{},\"rules\":[{}],\"image\":{},\"pid\":{},\
+         \"guid\":{},\"parent_pid\":{},\"parent_image\":{},\"records\":[{}]}}\n",
         string(&p.host),
         time(p.time),
         string(p.kind.name()),
+        rules.join(","),
         string(&p.image),
         p.pid,
         string(&p.guid.to_braced()),

@@ -3,8 +3,9 @@
 //! wininit (session 0) or csrss and winlogon (session 1+) and exits; services and lsass <-
 //! wininit; svchost -k ... <- services; userinit <- winlogon; explorer <- userinit.
 
-use super::{Boot, Ended, Host, Integrity, Proc, Spawn, SYSTEM_PID};
+use super::{Boot, Ended, Host, Initiator, Integrity, Proc, Spawn, SYSTEM_PID};
 use crate::error::ModelError;
+use crate::events::{DirtyReboot, ShutdownRequest};
 use crate::values::Guid;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
@@ -68,6 +69,13 @@ impl Host {
         let header = self.header(at + ms(500), SYSTEM_PID);
         let e = self.factory.kernel_boot(&header, self.logged(at));
         self.push_event(at + ms(500), e);
+        if matches!(self.ended, Ended::Dirty(_)) {
+            // Kernel-Power 41 comes from the kernel early in the boot after a dirty end;
+            // EventLog's 6008 follows once the service runs (boot_markers).
+            let header = self.header(at + ms(700), SYSTEM_PID);
+            let e = self.factory.dirty_reboot(&header, &DirtyReboot::default());
+            self.push_event(at + ms(700), e);
+        }
         let jitter = self.rng.range(0, 400);
         let t = self.boot_sessions(at + ms(1000 + jitter))?;
         let t = self.boot_services(t)?;
@@ -289,6 +297,52 @@ impl Host {
         }
         let ended: Vec<u32> = sessions.into_iter().filter(|&s| s > 1).collect();
         self.set_boot(|b| b.winlogon.retain(|s, _| !ended.contains(s)));
+        Ok(())
+    }
+
+    /// User32 1074 at `at`: `initiator` asks for a restart (`restart`) or a power off. Logged
+    /// by winlogon; the shutdown itself is [`Host::shutdown`], seconds later.
+    pub fn request_shutdown(
+        &mut self,
+        at: DateTime<Utc>,
+        restart: bool,
+        initiator: &Initiator,
+    ) -> Result<(), ModelError> {
+        let boot = self.boot.as_ref().ok_or(ModelError::NotRunning)?;
+        let winlogon = boot.winlogon.get(&1).copied().unwrap_or(0);
+        let host = self.name.clone();
+        let (process, reason, code, user) = match initiator {
+            Initiator::User(name) => (
+                format!("C:\\Windows\\System32\\RuntimeBroker.exe ({host})"),
+                "Other (Unplanned)",
+                0,
+                self.user(name),
+            ),
+            Initiator::LogonScreen => (
+                format!("C:\\Windows\\system32\\winlogon.exe ({host})"),
+                "No title for this reason could be found",
+                0x500ff,
+                self.user("SYSTEM"),
+            ),
+            Initiator::Update => (
+                format!("C:\\Windows\\system32\\svchost.exe ({host})"),
+                "Operating System: Service pack (Planned)",
+                0x8002_0010,
+                self.user("SYSTEM"),
+            ),
+        };
+        let request = ShutdownRequest {
+            process,
+            reason: reason.to_string(),
+            reason_code: code,
+            action: if restart { "restart" } else { "power off" }.to_string(),
+            comment: String::new(),
+            user: user.display.clone(),
+            user_sid: user.account.sid.clone(),
+        };
+        let h = self.header(at, winlogon);
+        let e = self.factory.shutdown_requested(&h, &request);
+        self.push_event(at, e);
         Ok(())
     }
 

@@ -246,17 +246,52 @@ impl Host {
         Ok(p)
     }
 
-    /// Clears `channel` at `at`: a Security clear is followed by its 1102 record, logged by
-    /// the account `by`.
+    /// Clears `channel` at `at` as the account `by`. The event-log service then logs who did
+    /// it: 1102 as the first record of the new Security log, 104 in System for any other log
+    /// (the System log itself included, whose new file starts with it).
     pub fn clear_log(&mut self, at: DateTime<Utc>, channel: Channel, by: &str) {
         self.push(at, PendingItem::Clear(channel));
-        if channel == Channel::Security && self.sources.security.is_some() {
-            let who = self.user(by).account;
-            let lsass = self.boot.as_ref().map_or(0, |b| b.lsass);
-            let h = self.header(at, lsass);
-            let e = self.factory.security_log_cleared(&h, &who);
+        let who = self.user(by).account;
+        let eventlog = self.boot.as_ref().map_or(0, |b| b.eventlog);
+        let h = self.header(at, eventlog);
+        let e = match channel {
+            Channel::Security if self.sources.security.is_none() => return,
+            Channel::Security => self.factory.security_log_cleared(&h, &who),
+            other => self.factory.system_log_cleared(&h, &who, other.name()),
+        };
+        self.push_event(at, e);
+    }
+
+    /// The process `by` sets the clock `delta` forward (or back) at true time `at`: Security
+    /// 4616 with the previous and new time, logged with the new clock and naming the process
+    /// and its account (the Windows Time service's svchost as LOCAL SERVICE, a person's
+    /// settings app). [`Host::clock_jump`] is the unlogged kind (a wrong RTC, a VM resume).
+    pub fn set_clock(
+        &mut self,
+        at: DateTime<Utc>,
+        delta: Duration,
+        by: u32,
+    ) -> Result<(), ModelError> {
+        let p = self
+            .live
+            .get(&by)
+            .cloned()
+            .ok_or_else(|| ModelError::NoSuchProcess(by.to_string()))?;
+        let previous = self.logged(at);
+        self.clock_offset += delta;
+        if self.sources.security.is_some() {
+            let change = crate::events::TimeChange {
+                subject: p.user.account.clone(),
+                previous,
+                new: self.logged(at),
+                pid: p.pid,
+                image: p.image.clone(),
+            };
+            let h = self.header(at, SYSTEM_PID);
+            let e = self.factory.security_time_changed(&h, &change);
             self.push_event(at, e);
         }
+        Ok(())
     }
 
     /// Sysmon 16: the configuration was changed to `path`.

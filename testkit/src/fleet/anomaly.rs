@@ -3,7 +3,7 @@
 
 use crate::error::ModelError;
 use crate::events::Channel;
-use crate::host::{Core, Host, Proc, SecurityVersion, Sources, Spawn};
+use crate::host::{Core, Host, Integrity, Proc, SecurityVersion, Sources, Spawn};
 use crate::values::Guid;
 use chrono::{DateTime, Utc};
 
@@ -131,6 +131,11 @@ impl AnomalyKind {
         // user's.
         if self == LsassFromCmd && sources.sysmon && p.session != 0 {
             rules.push("session.zero");
+        }
+        // Sysmon's IntegrityLevel and 4688 v2's MandatoryLabel carry the token's level; the
+        // fake lsass runs with the user's (core processes must be at System).
+        if self == LsassFromCmd && own_account && p.integrity != Integrity::System {
+            rules.push("integrity.core-system");
         }
         rules.sort_unstable();
         rules

@@ -79,6 +79,10 @@ struct Segment {
     anchors: Vec<Anchor>,
     /// The master smss GUID this segment's processes hang from, when known.
     master_guid: Option<String>,
+    /// GUIDs of the smss.exe processes logged in this segment: an smss.exe started by one of
+    /// them (a session smss starting another, as a stuck or rogue session manager does) stays
+    /// in this boot instead of opening one dated by its parent.
+    smss_guids: Vec<String>,
     guid_anchor: Option<(DateTime<Utc>, usize)>,
     events: Vec<usize>,
     closed_at: Option<usize>,
@@ -104,6 +108,13 @@ impl Segment {
     fn push(&mut self, idx: usize, e: &Event) {
         let t = e.time;
         if let Body::Process(p) = &e.body {
+            let smss = p
+                .image
+                .as_deref()
+                .is_some_and(|i| super::image_name(i).eq_ignore_ascii_case("smss.exe"));
+            if let (true, Some(g)) = (smss, p.guid.as_deref()) {
+                self.smss_guids.push(g.to_string());
+            }
             let core_parent = p.parent_image.as_deref().is_some_and(|i| {
                 let n = super::image_name(i);
                 ["services.exe", "wininit.exe", "smss.exe"]
@@ -252,9 +263,15 @@ fn segment_file(file: &Arc<str>, order: &[usize], events: &[Event]) -> Vec<Segme
             // A master that "started" after its child was dated by a clock that was changed
             // since (a local-time RTC at boot): its GUID time proves nothing.
             let trusted = t <= e.time + Duration::seconds(2);
-            let open_new = segs.last().is_some_and(|s| match &s.master_guid {
-                Some(m) => !m.eq_ignore_ascii_case(g),
-                None => s.closed_at.is_some() || (trusted && s.first.is_some_and(|f| t > f)),
+            let open_new = segs.last().is_some_and(|s| {
+                let parent_here = s.smss_guids.iter().any(|x| x.eq_ignore_ascii_case(g));
+                match &s.master_guid {
+                    Some(m) => !m.eq_ignore_ascii_case(g) && !parent_here,
+                    None => {
+                        s.closed_at.is_some()
+                            || (!parent_here && trusted && s.first.is_some_and(|f| t > f))
+                    }
+                }
             });
             if open_new {
                 segs.push(Segment::new(file));

@@ -377,6 +377,24 @@ fn bad_queries_datasets_and_targets_fail_with_one_line() {
             assert_eq!(err.trim_end().lines().count(), 1, "{a:?}: {err}");
         }
     }
+    // A failed query leaves an existing output file as it was, from logs and from a dataset.
+    let kept = tmp.path().join("kept.csv");
+    let ds = tmp.path().join("ds");
+    export(&[&samples()], &ds);
+    for source in [
+        vec![samples()],
+        vec!["--dataset".into(), ds.display().to_string()],
+    ] {
+        std::fs::write(&kept, "previous").unwrap();
+        let mut a: Vec<String> = vec!["query".into()];
+        a.extend(source);
+        a.extend(["--sql", "SELECT nope FROM processes", "-q", "-o"].map(String::from));
+        a.push(kept.display().to_string());
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let (code, _, err) = lineage(&a);
+        assert_eq!(code, Some(2), "{a:?}: {err}");
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "previous", "{a:?}");
+    }
     // An occupied folder is refused before reading, and left as it was.
     let occupied = tmp.path().join("occupied");
     std::fs::create_dir(&occupied).unwrap();

@@ -51,25 +51,18 @@ fn build_from_logs(
     let hosts: Vec<&HostHistory> = history.hosts.iter().collect();
     let mut tables = Vec::new();
     let polars_err = |e: PolarsError| fail(ExitCode::Internal, &format!("building tables: {e}"));
-    for &name in wanted {
+    for name in sql::TABLES.into_iter().filter(|t| wanted.contains(t)) {
         let df = match name {
             "processes" => processes::processes_frame(&hosts),
             "boots" => boots::boots_frame(&hosts),
             "findings" => findings::findings_frame(&baseline::scan(&history, rules)),
-            "events" => events::events_frame(
+            _ => events::events_frame(
                 kept.as_deref().unwrap_or_default(),
                 &events::host_names(&history),
             ),
-            _ => continue,
         }
         .map_err(polars_err)?;
-        tables.push((
-            sql::TABLES
-                .into_iter()
-                .find(|t| *t == name)
-                .unwrap_or("processes"),
-            df,
-        ));
+        tables.push((name, df));
     }
     // The process ends soon: freeing the history piece by piece is wasted time.
     std::mem::forget(history);
@@ -138,82 +131,99 @@ fn run_sql(source: TableSource, sql_text: &str, result: &ResultArgs, limit: usiz
         );
     }
     let dest = Destination::from_arg(result.output.as_deref());
-    let mut status = ExitCode::Success;
-    let (frames, read_record) = match &source.dataset {
-        Some(dir) => {
-            let mut out = match OutputFile::create(&dest) {
-                Ok(o) => o,
-                Err(e) => return fail(ExitCode::Io, &format!("cannot write output: {e}")),
-            };
-            let frames = match dataset_tables(dir, &wanted) {
-                Ok(f) => f,
-                Err(code) => return code,
-            };
-            status = status.merge(finish_query(
-                &mut out, frames, sql_text, format, result, limit,
-            ));
-            return status.merge(output_status(out.commit()));
-        }
-        None => {
-            let rules = match load_rules(&source.baseline) {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
-            let read = ReadConfig::from_parts(source.paths, source.read, Filter::default());
-            let (out, issues_out) = match open_outputs(&dest, &read) {
-                Ok(o) => o,
-                Err(code) => return code,
-            };
-            let built = match build_from_logs(&read, &rules, &wanted) {
-                Ok(b) => b,
-                Err(code) => return code,
-            };
-            let frames = built
-                .tables
-                .iter()
-                .map(|(n, df)| (*n, df.clone().lazy()))
-                .collect::<Vec<_>>();
-            (frames, Some((out, issues_out, built, read.summary)))
-        }
+    let query = Query {
+        sql: sql_text,
+        format,
+        neutralise_csv: !result.csv_raw,
+        limit,
     };
-    let Some((mut out, issues_out, built, summary)) = read_record else {
-        return status;
-    };
-    status = status.merge(input_status(&built.collected));
-    let queried = finish_query(&mut out, frames, sql_text, format, result, limit);
-    status = status.merge(queried);
-    if queried == ExitCode::Success {
-        status = status.merge(output_status(out.commit()));
+    match &source.dataset {
+        Some(dir) => query_dataset(dir, &dest, &wanted, &query),
+        None => query_logs(source, &dest, &wanted, &query),
     }
-    status = status.merge(finish_read(issues_out, &built.collected, summary));
+}
+
+/// A query and how its result is written.
+struct Query<'a> {
+    sql: &'a str,
+    format: QueryFormat,
+    neutralise_csv: bool,
+    /// Keep at most this many rows (0: all).
+    limit: usize,
+}
+
+/// The query over a dataset written by `lineage export`.
+fn query_dataset(dir: &Path, dest: &Destination, wanted: &[&'static str], q: &Query) -> ExitCode {
+    let mut out = match OutputFile::create(dest) {
+        Ok(o) => o,
+        Err(e) => return fail(ExitCode::Io, &format!("cannot write output: {e}")),
+    };
+    let frames = match dataset_tables(dir, wanted) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    match finish_query(&mut out, frames, q) {
+        ExitCode::Success => output_status(out.commit()),
+        failed => failed,
+    }
+}
+
+/// The query over tables rebuilt from logs now.
+fn query_logs(
+    source: TableSource,
+    dest: &Destination,
+    wanted: &[&'static str],
+    q: &Query,
+) -> ExitCode {
+    let rules = match load_rules(&source.baseline) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let read = ReadConfig::from_parts(source.paths, source.read, Filter::default());
+    let (mut out, issues_out) = match open_outputs(dest, &read) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let built = match build_from_logs(&read, &rules, wanted) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let frames = built
+        .tables
+        .iter()
+        .map(|(n, df)| (*n, df.clone().lazy()))
+        .collect::<Vec<_>>();
+    let mut status = input_status(&built.collected);
+    // A failed query commits nothing: the destination keeps what it had.
+    status = status.merge(match finish_query(&mut out, frames, q) {
+        ExitCode::Success => output_status(out.commit()),
+        failed => failed,
+    });
+    status = status.merge(finish_read(issues_out, &built.collected, read.summary));
     std::mem::forget(built);
     status
 }
 
 /// Run the query and write its result; a query error is a usage error (the SQL is the
 /// user's), and nothing is committed.
-fn finish_query(
-    out: &mut OutputFile,
-    frames: Vec<(&str, LazyFrame)>,
-    sql_text: &str,
-    format: QueryFormat,
-    result: &ResultArgs,
-    limit: usize,
-) -> ExitCode {
-    let mut df = match sql::run(frames, sql_text) {
+fn finish_query(out: &mut OutputFile, frames: Vec<(&str, LazyFrame)>, q: &Query) -> ExitCode {
+    let mut df = match sql::run(frames, q.sql) {
         Ok(df) => df,
         Err(e) => return fail(ExitCode::Usage, &format!("query failed: {e}")),
     };
-    if limit > 0 && df.height() > limit {
-        df = df.head(Some(limit));
+    if q.limit > 0 && df.height() > q.limit {
+        df = df.head(Some(q.limit));
     }
-    let neutralise = !result.csv_raw;
+    let file_format = match q.format {
+        QueryFormat::Table => None,
+        QueryFormat::Csv => Some(TableFormat::Csv),
+        QueryFormat::Jsonl => Some(TableFormat::Jsonl),
+        QueryFormat::Parquet => Some(TableFormat::Parquet),
+    };
     let w = out.writer();
-    let written = match format {
-        QueryFormat::Table => output::table(w, &df),
-        QueryFormat::Csv => output::write_frame(w, &mut df, TableFormat::Csv, neutralise),
-        QueryFormat::Jsonl => output::write_frame(w, &mut df, TableFormat::Jsonl, neutralise),
-        QueryFormat::Parquet => output::write_frame(w, &mut df, TableFormat::Parquet, neutralise),
+    let written = match file_format {
+        None => output::table(w, &df),
+        Some(f) => output::write_frame(w, &mut df, f, q.neutralise_csv),
     };
     output_status(written)
 }

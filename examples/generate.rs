@@ -10,6 +10,7 @@
 
 use clap::Parser;
 use lineage_testkit::fleet::{generate, AnomalyKind, FleetConfig};
+use lineage_testkit::host::Sources;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -38,6 +39,10 @@ struct Args {
     /// Also write every process's true parent (JSON lines) to this file.
     #[arg(long)]
     truth_parents: Option<PathBuf>,
+    /// What every host logs (`sysmon,security-v2`, `security-v1`, ...); by default half log
+    /// Sysmon + Security v2, 30 % Security v2 only, 20 % Security v1 only.
+    #[arg(long)]
+    sources: Option<Sources>,
     /// Worker threads (the output does not depend on it).
     #[arg(long)]
     threads: Option<usize>,
@@ -58,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         anomalies: a
             .anomalies
             .unwrap_or((a.hosts / 5).max(AnomalyKind::ALL.len() as u32)),
+        sources: a.sources,
         ..FleetConfig::default()
     };
     if let Some(t) = a.threads {

@@ -38,6 +38,9 @@ pub struct FleetConfig {
     pub anomalies: u32,
     /// Worker threads (hosts are independent; the output does not depend on this).
     pub threads: usize,
+    /// What every host logs; `None` mixes them as described in `docs/testkit.md`. Accuracy
+    /// checks set it so every process is in both Sysmon and Security.
+    pub sources: Option<Sources>,
 }
 
 impl Default for FleetConfig {
@@ -50,6 +53,7 @@ impl Default for FleetConfig {
             start: DateTime::from_timestamp(1_709_251_200, 0).unwrap_or(DateTime::UNIX_EPOCH),
             anomalies: 12,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            sources: None,
         }
     }
 }
@@ -146,6 +150,8 @@ fn plan_fleet(cfg: &FleetConfig) -> Vec<HostPlan> {
                     security: Some(SecurityVersion::V1),
                 },
             };
+            // Drawn either way, so forcing the sources changes nothing else.
+            let sources = cfg.sources.unwrap_or(sources);
             let users = (0..rng.range(1, 3))
                 .map(|_| format!("CORP\\user{:04}", rng.range(1, 5000)))
                 .collect();

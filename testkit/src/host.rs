@@ -36,6 +36,30 @@ impl Default for Sources {
     }
 }
 
+/// `sysmon,security-v2`: the scenario's `sources` line and the fleet's `--sources`.
+impl std::str::FromStr for Sources {
+    type Err = String;
+    fn from_str(list: &str) -> Result<Self, String> {
+        let mut s = Sources {
+            sysmon: false,
+            security: None,
+        };
+        for item in list.split(',').map(str::trim) {
+            match item {
+                "sysmon" => s.sysmon = true,
+                "security-v1" => s.security = Some(SecurityVersion::V1),
+                "security-v2" | "security" => s.security = Some(SecurityVersion::V2),
+                other => {
+                    return Err(format!(
+                        "unknown source {other:?} (sysmon, security-v1, security-v2)"
+                    ))
+                }
+            }
+        }
+        Ok(s)
+    }
+}
+
 /// A mandatory integrity level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Integrity {

@@ -17,9 +17,7 @@
 
 use crate::error::{ModelError, ScenarioError};
 use crate::events::Channel;
-use crate::host::{
-    Audit, Host, Initiator, Integrity, SecurityVersion, Sources, Spawn, TruthProcess,
-};
+use crate::host::{Audit, Host, Initiator, Integrity, Sources, Spawn, TruthProcess};
 use crate::logset::{LogSet, TaggedRecord};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
@@ -261,22 +259,7 @@ fn one_arg(line: usize, rest: &[String]) -> Result<&str, ScenarioError> {
 }
 
 fn parse_sources(line: usize, list: &str) -> Result<Sources, ScenarioError> {
-    let mut s = Sources {
-        sysmon: false,
-        security: None,
-    };
-    for item in list.split(',').map(str::trim) {
-        match item {
-            "sysmon" => s.sysmon = true,
-            "security-v1" => s.security = Some(SecurityVersion::V1),
-            "security-v2" | "security" => s.security = Some(SecurityVersion::V2),
-            other => {
-                let m = format!("unknown source {other:?} (sysmon, security-v1, security-v2)");
-                return Err(syntax(line, m));
-            }
-        }
-    }
-    Ok(s)
+    list.parse().map_err(|m| syntax(line, m))
 }
 
 /// `+DURATION` or an RFC 3339 time; `None` for anything else.
@@ -554,6 +537,7 @@ fn set_option(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::SecurityVersion;
 
     #[test]
     fn durations_combine_units() {

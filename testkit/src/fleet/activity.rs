@@ -251,7 +251,6 @@ impl<'a> Simulation<'a> {
         let image = image.replace("{u}", &name);
         let app = host.spawn(t, explorer, Spawn::new(&image))?;
         let lived = minutes(self.rng.range(1, life * 2));
-        self.exit_later(&app, lived);
         let mut when = t;
         for _ in 0..self.rng.range(0, 4).min(children.len() as u64 * 2) {
             let Some(&child) = self.rng.pick(children) else {
@@ -266,6 +265,9 @@ impl<'a> Simulation<'a> {
             let secs = Duration::seconds(self.rng.range(1, 600) as i64);
             self.exit_later(&c, secs);
         }
+        // A process cannot start children once it has exited: it lives at least until its
+        // last child's start (drawn after the children so the random sequence is unchanged).
+        self.exit_later(&app, lived.max(when - t + Duration::seconds(1)));
         Ok(())
     }
 

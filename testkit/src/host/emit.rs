@@ -57,7 +57,14 @@ impl Host {
             Some(p) => self.pids.take(p)?,
             None => self.pids.alloc(&mut self.rng)?,
         };
-        let p = self.new_proc(at.max(boot), pid, &parent, s);
+        // A child never starts before its parent: a parent spawned for a later time (explorer
+        // 900 ms after userinit, a service host restarted seconds after its exit) may be
+        // picked by an item timed in between.
+        let at = match at.max(boot) {
+            t if t < parent.start => parent.start + Duration::milliseconds(1),
+            t => t,
+        };
+        let p = self.new_proc(at, pid, &parent, s);
         self.emit_create(&p, &parent);
         if let Some(truth) = self.truth.as_mut() {
             truth.push(TruthProcess {
@@ -331,5 +338,33 @@ fn default_cwd(user: &User) -> String {
         "C:\\Windows\\system32\\".to_string()
     } else {
         format!("C:\\Users\\{}\\", user.account.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::Sources;
+
+    /// A logon times explorer.exe 900 ms after userinit; a program started under it in
+    /// between used to start before its parent (found by `tests/accuracy_4688.rs`).
+    #[test]
+    fn a_child_timed_before_its_parent_starts_just_after_it() {
+        let mut host = Host::new("WKS-T", Sources::default(), 1);
+        let t = DateTime::from_timestamp(1_709_280_000, 0).unwrap_or_default();
+        host.boot(t).unwrap();
+        let logon = t + Duration::minutes(1);
+        host.logon(logon, "CORP\\alice", false).unwrap();
+        let explorer = host.find("explorer.exe").unwrap();
+        let parent_start = host.process(explorer).unwrap().start;
+        assert!(parent_start > logon + Duration::milliseconds(100));
+        let child = host
+            .spawn(
+                logon + Duration::milliseconds(100),
+                explorer,
+                Spawn::new("notepad.exe"),
+            )
+            .unwrap();
+        assert_eq!(child.start, parent_start + Duration::milliseconds(1));
     }
 }

@@ -8,10 +8,13 @@
 //! boot, PID and image for 4689.
 
 use super::boots::Segmented;
+use super::guid::GuidKey;
+use super::order::{self, Pos};
+use super::pids::PidChains;
 use super::{EndReason, Origin, Process, Provenance, Stats};
 use crate::model::{Body, Event, ProcessStart, Source};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 /// Sysmon's UtcTime and the 4688 TimeCreated of one start differ by a few milliseconds; a
 /// second is generous and still far below how fast Windows reuses a PID.
@@ -22,37 +25,45 @@ const EXIT_TOLERANCE_MS: i64 = 1000;
 
 /// Build the processes of one host (sorted by boot, start, pid), consuming its events.
 pub fn build(events: Vec<Event>, seg: &Segmented, stats: &mut Stats) -> Vec<Process> {
-    let mut starts: Vec<(usize, Event)> = Vec::new();
-    let mut exits: Vec<(usize, Event)> = Vec::new();
-    for (i, e) in events.into_iter().enumerate() {
+    // Sysmon first so 4688 merges into it; then by time so merges pick the nearest. Keys are
+    // sorted, not events; the position settles ties as a stable sort would.
+    let mut starts: Vec<(usize, bool, DateTime<Utc>, u64, usize)> = Vec::new();
+    let mut exits: Vec<(DateTime<Utc>, u64, usize)> = Vec::new();
+    for (i, e) in events.iter().enumerate() {
         let boot = seg.event_boot.get(i).copied().unwrap_or(0);
         match e.body {
-            Body::Process(_) => starts.push((boot, e)),
-            Body::Exit(_) => exits.push((boot, e)),
+            Body::Process(_) => {
+                starts.push((boot, e.source != Source::Sysmon, e.time, e.record_id, i));
+            }
+            Body::Exit(_) => exits.push((e.time, e.record_id, i)),
             Body::Marker(_) => {}
         }
     }
-    // Sysmon first so 4688 merges into it; then by time so merges pick the nearest.
-    starts.sort_by(|(ba, a), (bb, b)| {
-        (ba, a.source != Source::Sysmon, a.time, a.record_id).cmp(&(
-            bb,
-            b.source != Source::Sysmon,
-            b.time,
-            b.record_id,
-        ))
-    });
+    starts.sort();
+    exits.sort();
+    let boot_of: Vec<usize> = exits
+        .iter()
+        .map(|&(_, _, i)| seg.event_boot.get(i).copied().unwrap_or(0))
+        .collect();
+    // Each event is taken out of its slot once, in the order above.
+    let mut slots: Vec<Option<Event>> = events.into_iter().map(Some).collect();
     let mut procs: Vec<Process> = Vec::with_capacity(starts.len());
-    let mut by_guid: HashMap<String, usize> = HashMap::new();
-    let mut by_pid: HashMap<(usize, u64), Vec<usize>> = HashMap::new();
-    for (boot, e) in starts {
-        add_start(boot, e, &mut procs, &mut by_guid, &mut by_pid, stats);
+    let mut by_guid: HashMap<GuidKey, usize> = HashMap::with_capacity(starts.len());
+    let mut by_pid = PidChains::with_capacity(starts.len());
+    for (boot, _, _, _, i) in starts {
+        if let Some(e) = slots.get_mut(i).and_then(Option::take) {
+            add_start(boot, e, &mut procs, &mut by_guid, &mut by_pid, stats);
+        }
     }
-    exits.sort_by_key(|(_, e)| (e.time, e.record_id));
-    for (boot, e) in exits {
-        if !apply_exit(boot, &e, &mut procs, &by_guid, &by_pid) {
+    for ((_, _, i), boot) in exits.into_iter().zip(boot_of) {
+        let Some(e) = slots.get_mut(i).and_then(Option::take) else {
+            continue;
+        };
+        if !apply_exit(boot, e, &mut procs, &by_guid, &by_pid) {
             stats.unmatched_exits += 1;
         }
     }
+    drop(slots);
     for p in &mut procs {
         if p.exit.is_none() {
             let boot_end = seg.boots.get(p.boot).and_then(|b| b.end);
@@ -65,32 +76,49 @@ pub fn build(events: Vec<Event>, seg: &Segmented, stats: &mut Stats) -> Vec<Proc
             }
         }
     }
-    procs.sort_by_key(|p| (p.boot, p.start, p.info.pid));
+    // Sort keys, then move each process once; creation order is nearly this order already.
+    let mut keys: Vec<_> = procs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.boot, p.start, p.info.pid, i as Pos))
+        .collect();
+    keys.sort();
+    let layout: Vec<Pos> = keys.into_iter().map(|k| k.3).collect();
+    order::arrange(&mut procs, &layout);
     procs
+}
+
+/// Where an event came from, taking the event apart (its `Computer` text moves, not copied).
+fn provenance(e: Event) -> (Provenance, DateTime<Utc>, Body) {
+    let prov = Provenance {
+        source: e.source,
+        event_id: e.event_id,
+        file: e.file,
+        record_id: e.record_id,
+        computer: e.host,
+    };
+    (prov, e.time, e.body)
 }
 
 fn add_start(
     boot: usize,
     e: Event,
     procs: &mut Vec<Process>,
-    by_guid: &mut HashMap<String, usize>,
-    by_pid: &mut HashMap<(usize, u64), Vec<usize>>,
+    by_guid: &mut HashMap<GuidKey, usize>,
+    by_pid: &mut PidChains,
     stats: &mut Stats,
 ) {
-    let prov = Provenance::of(&e);
-    let time = e.time;
-    let source = e.source;
-    let Body::Process(info) = e.body else { return };
-    if let Some(g) = info.guid.as_deref().filter(|g| !super::is_null_guid(g)) {
-        if let Some(&i) = by_guid.get(&g.to_ascii_lowercase()) {
-            if let Some(p) = procs.get_mut(i) {
-                p.sources.push(prov);
-                stats.merged_starts += 1;
-                return;
-            }
+    let (prov, time, body) = provenance(e);
+    let Body::Process(info) = body else { return };
+    let guid = info.guid.as_deref().and_then(GuidKey::live);
+    if let Some(&i) = guid.as_ref().and_then(|g| by_guid.get(g)) {
+        if let Some(p) = procs.get_mut(i) {
+            p.sources.push(prov);
+            stats.merged_starts += 1;
+            return;
         }
     }
-    if source == Source::Security {
+    if prov.source == Source::Security {
         if let Some(i) = find_twin(boot, time, &info, procs, by_pid) {
             if let Some(p) = procs.get_mut(i) {
                 fill_missing(&mut p.info, *info);
@@ -101,12 +129,10 @@ fn add_start(
         }
     }
     let idx = procs.len();
-    if let Some(g) = info.guid.as_deref().filter(|g| !super::is_null_guid(g)) {
-        by_guid.insert(g.to_ascii_lowercase(), idx);
+    if let Some(g) = guid {
+        by_guid.insert(g, idx);
     }
-    if let Some(pid) = info.pid {
-        by_pid.entry((boot, pid)).or_default().push(idx);
-    }
+    by_pid.push(boot, info.pid);
     procs.push(Process {
         boot,
         start: Some(time),
@@ -127,21 +153,25 @@ fn find_twin(
     time: DateTime<Utc>,
     info: &ProcessStart,
     procs: &[Process],
-    by_pid: &HashMap<(usize, u64), Vec<usize>>,
+    by_pid: &PidChains,
 ) -> Option<usize> {
     let pid = info.pid?;
     let image = info.image.as_deref()?;
-    by_pid.get(&(boot, pid))?.iter().copied().find(|&i| {
-        procs.get(i).is_some_and(|p| {
-            p.sources.iter().all(|s| s.source == Source::Sysmon)
-                && p.start
-                    .is_some_and(|s| (s - time).num_milliseconds().abs() <= MERGE_TOLERANCE_MS)
-                && p.info
-                    .image
-                    .as_deref()
-                    .is_some_and(|i| super::same_image(i, image))
+    // The first one created that fits: the last that fits, newest first.
+    by_pid
+        .newest_first(boot, pid)
+        .filter(|&i| {
+            procs.get(i).is_some_and(|p| {
+                p.sources.iter().all(|s| s.source == Source::Sysmon)
+                    && p.start
+                        .is_some_and(|s| (s - time).num_milliseconds().abs() <= MERGE_TOLERANCE_MS)
+                    && p.info
+                        .image
+                        .as_deref()
+                        .is_some_and(|i| super::same_image(i, image))
+            })
         })
-    })
+        .last()
 }
 
 /// Complete Sysmon's fields with what only 4688 has.
@@ -172,21 +202,23 @@ fn fill_missing(into: &mut ProcessStart, from: ProcessStart) {
 /// End the process an exit event describes. False when none matches.
 fn apply_exit(
     boot: usize,
-    e: &Event,
+    e: Event,
     procs: &mut [Process],
-    by_guid: &HashMap<String, usize>,
-    by_pid: &HashMap<(usize, u64), Vec<usize>>,
+    by_guid: &HashMap<GuidKey, usize>,
+    by_pid: &PidChains,
 ) -> bool {
     let Body::Exit(x) = &e.body else { return false };
     let by_g = x
         .guid
         .as_deref()
-        .filter(|g| !super::is_null_guid(g))
-        .and_then(|g| by_guid.get(&g.to_ascii_lowercase()).copied());
+        .and_then(GuidKey::live)
+        .and_then(|g| by_guid.get(&g).copied());
     let target = by_g.or_else(|| {
-        let list = by_pid.get(&(boot, x.pid?))?;
-        list.iter()
-            .copied()
+        let start_of = |i: usize| procs.get(i).and_then(|p| p.start);
+        // The latest start that fits; of equal starts, the one created last (the first seen,
+        // newest first).
+        by_pid
+            .newest_first(boot, x.pid?)
             .filter(|&i| {
                 procs.get(i).is_some_and(|p| {
                     p.start.is_some_and(|s| s <= e.time)
@@ -197,7 +229,13 @@ fn apply_exit(
                         }
                 })
             })
-            .max_by_key(|&i| procs.get(i).and_then(|p| p.start))
+            .reduce(|best, i| {
+                if start_of(i) > start_of(best) {
+                    i
+                } else {
+                    best
+                }
+            })
     });
     let Some(p) = target.and_then(|i| procs.get_mut(i)) else {
         return false;
@@ -206,9 +244,10 @@ fn apply_exit(
         // The other log's record of the same exit.
         return true;
     }
-    p.end = Some(e.time);
+    let (prov, time, _) = provenance(e);
+    p.end = Some(time);
     p.end_reason = EndReason::Exited;
-    p.exit = Some(Provenance::of(e));
+    p.exit = Some(prov);
     true
 }
 

@@ -4,7 +4,10 @@
 //! share of the peak shows apart from the generated input. Run it under `/usr/bin/time -v` for
 //! the whole process's figures.
 //!
-//! `cargo run --release --no-default-features --example bench_lineage -- [PROCESSES] [--security-v1]`
+//! `cargo run --release --no-default-features --example bench_lineage -- [PROCESSES] [--security-v1] [--hosts=N]`
+//!
+//! The processes are spread over 100 hosts (10 boots each) unless `--hosts` says otherwise:
+//! fewer hosts make each host as large as a bigger run's, for profiling at a smaller size.
 
 use lineage::lineage::synth::{generate, SynthConfig};
 use std::time::Instant;
@@ -16,7 +19,11 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(10_000_000);
     let v1 = args.iter().any(|a| a == "--security-v1");
-    let hosts = 100;
+    let hosts: usize = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--hosts=")?.parse().ok())
+        .unwrap_or(100)
+        .max(1);
     let boots = 10;
     let cfg = SynthConfig {
         seed: 42,
@@ -47,7 +54,7 @@ fn main() {
     // millions of small freed blocks now (a large request makes glibc consolidate them),
     // not inside the timed build.
     drop(truth);
-    drop(Vec::<u8>::with_capacity(1 << 16));
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(1 << 16)));
     let rss_before = rss_mb();
     let (t, cpu) = (Instant::now(), cpu_seconds());
     let h = lineage::lineage::build(events);

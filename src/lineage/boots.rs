@@ -42,17 +42,19 @@ pub struct Segmented {
 
 /// The creation of smss.exe or Registry by the System process (PID 4): the start of a boot.
 pub fn is_master_smss(p: &ProcessStart) -> bool {
-    let Some(image) = p.image.as_deref() else {
-        return false;
-    };
-    let name = super::image_name(image);
-    let kernel_child =
-        name.eq_ignore_ascii_case("smss.exe") || name.eq_ignore_ascii_case("Registry");
+    // The parent first: it is read for every process anyway (see `Segment::push`), the image
+    // only for the few the kernel started.
     let by_system = p.parent_pid == Some(4)
         || p.parent_image
             .as_deref()
             .is_some_and(|i| super::image_name(i).eq_ignore_ascii_case("System"));
-    kernel_child && by_system
+    let kernel_child =
+        |name: &str| name.eq_ignore_ascii_case("smss.exe") || name.eq_ignore_ascii_case("Registry");
+    by_system
+        && p.image
+            .as_deref()
+            .map(super::image_name)
+            .is_some_and(kernel_child)
 }
 
 /// What an event says about the start of a boot.
@@ -209,7 +211,7 @@ fn smss_child_master(e: &Event) -> Option<(&str, DateTime<Utc>)> {
     };
     let is_smss =
         |i: Option<&str>| i.is_some_and(|i| super::image_name(i).eq_ignore_ascii_case("smss.exe"));
-    if !is_smss(p.image.as_deref()) || !is_smss(p.parent_image.as_deref()) {
+    if !is_smss(p.parent_image.as_deref()) || !is_smss(p.image.as_deref()) {
         return None;
     }
     let g = p.parent_guid.as_deref()?;

@@ -16,76 +16,64 @@
 //! log) and are never joined, whatever other evidence says.
 
 use super::order::{self, Canonical, Pos};
-use super::{guid_machine, Stats};
+use super::scan::{self, Scan};
+use super::Stats;
 use crate::model::{Body, Event, MarkerKind};
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashSet, HashSetExt};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The events of one machine.
+/// One machine's names.
 #[derive(Debug)]
-pub struct HostEvents {
+pub struct Host {
     pub name: String,
     pub aliases: Vec<String>,
     pub joined_by: Vec<String>,
-    pub events: Vec<Event>,
 }
 
 /// All hosts, their events in one buffer: host after host, each in canonical order.
 pub struct Grouped {
     events: Vec<Event>,
-    hosts: Vec<HostPlan>,
-}
-
-/// A host before its events are taken out of the shared buffer.
-struct HostPlan {
-    name: String,
-    aliases: Vec<String>,
-    joined_by: Vec<String>,
-    len: usize,
+    /// Each host and how many events it has.
+    hosts: Vec<(Host, usize)>,
 }
 
 impl Grouped {
-    /// The last host, its events taken out of the shared buffer. The buffer's unused end is
-    /// handed back at once: the input can be most of the machine's memory, and this way it
-    /// shrinks while the output grows instead of both being held until the end.
-    pub fn pop(&mut self) -> Option<HostEvents> {
-        let host = self.hosts.pop()?;
-        let from = self.events.len().saturating_sub(host.len);
-        let events = self.events.split_off(from);
-        self.events.shrink_to_fit();
-        Some(HostEvents {
-            name: host.name,
-            aliases: host.aliases,
-            joined_by: host.joined_by,
-            events,
-        })
-    }
-    pub fn len(&self) -> usize {
-        self.hosts.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.hosts.is_empty()
+    /// Hand each host and its events to `build`, the last host first, and return the results
+    /// in host order. `build` may take the events' parts it keeps; what is left of them is
+    /// dropped when it returns, and the buffer's unused end is handed back at once. The input
+    /// can be most of the machine's memory: this way it shrinks while the output grows, instead
+    /// of both being held until the end.
+    pub fn build_each<R>(mut self, mut build: impl FnMut(Host, &mut [Event]) -> R) -> Vec<R> {
+        let mut out = Vec::with_capacity(self.hosts.len());
+        while let Some((host, len)) = self.hosts.pop() {
+            let from = self.events.len().saturating_sub(len);
+            out.push(build(host, self.events.get_mut(from..).unwrap_or_default()));
+            self.events.truncate(from);
+            self.events.shrink_to_fit();
+        }
+        out.reverse();
+        out
     }
 }
 
 /// Group events per machine; duplicate records (the same file read twice) are dropped.
 pub fn group(mut events: Vec<Event>, stats: &mut Stats) -> Grouped {
-    let names = Names::number(&events);
-    let canon = order::canonical(&events, &names.of_event, names.count, same_record);
+    let scan = scan::scan(&events);
+    let canon = order::canonical(&events, &scan, same_record);
     stats.duplicate_events += (events.len() - canon.order.len()) as u64;
 
-    let mut uf = UnionFind::new(names.count);
+    let mut uf = UnionFind::new(scan.names);
     let mut reasons: Vec<(usize, usize, String)> = Vec::new();
-    let (renames, mut apart) = file_evidence(&events, &names, &canon);
-    let (machine_links, machine_apart) = machine_id_evidence(&events, &names);
+    let (renames, mut apart) = file_evidence(&events, &scan, &canon);
+    let (machine_links, machine_apart) = machine_id_evidence(&scan);
     apart.extend(machine_apart);
     for (a, b, why) in renames.into_iter().chain(machine_links) {
         if uf.join_unless_apart(a, b, &apart) {
             reasons.push((a, b, why));
         }
     }
-    let (hosts, layout) = assemble(&events, &names, &canon, &mut uf, reasons);
-    drop((names, canon));
+    let (hosts, layout) = assemble(&events, &scan, &canon, &mut uf, reasons);
+    drop((scan, canon));
     order::arrange(&mut events, &layout);
     Grouped { events, hosts }
 }
@@ -100,67 +88,13 @@ fn same_record(a: &Event, b: &Event) -> bool {
         && a.body == b.body
 }
 
-/// The `Computer` names, compared without case (Windows names are case-insensitive).
-struct Names {
-    /// Per event, the number of its name. Names are numbered in case-insensitive order, which
-    /// is the order they first appear in canonical order.
-    of_event: Vec<u32>,
-    count: usize,
-}
-
-impl Names {
-    fn number(events: &[Event]) -> Self {
-        let mut ids: HashMap<String, u32> = HashMap::new();
-        let mut keys: Vec<String> = Vec::new();
-        let mut of_event = Vec::with_capacity(events.len());
-        let mut lower = String::new();
-        let mut last: Option<(&str, u32)> = None;
-        for e in events {
-            let id = match last {
-                Some((name, id)) if name == e.host => id,
-                _ => {
-                    lower.clear();
-                    lower.push_str(&e.host);
-                    lower.make_ascii_lowercase();
-                    match ids.get(lower.as_str()) {
-                        Some(&id) => id,
-                        None => {
-                            let id = keys.len() as u32;
-                            ids.insert(lower.clone(), id);
-                            keys.push(lower.clone());
-                            id
-                        }
-                    }
-                }
-            };
-            last = Some((&e.host, id));
-            of_event.push(id);
-        }
-        let mut by_key: Vec<u32> = (0..keys.len() as u32).collect();
-        by_key.sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
-        let mut rank = vec![0u32; keys.len()];
-        for (r, &id) in by_key.iter().enumerate() {
-            rank[id as usize] = r as u32;
-        }
-        for n in &mut of_event {
-            *n = rank[*n as usize];
-        }
-        Names {
-            of_event,
-            count: keys.len(),
-        }
-    }
-    fn of_position(&self, position: Pos) -> usize {
-        self.of_event[position as usize] as usize
-    }
-    /// The spelling shown for name `n`: its first in canonical order.
-    fn display(&self, n: usize, events: &[Event], canon: &Canonical) -> String {
-        canon
-            .of_name(n)
-            .first()
-            .map(|&p| events[p as usize].host.clone())
-            .unwrap_or_default()
-    }
+/// The spelling shown for name `n`: its first in canonical order.
+fn display(n: usize, events: &[Event], canon: &Canonical) -> String {
+    canon
+        .of_name(n)
+        .first()
+        .map(|&p| events[p as usize].host.clone())
+        .unwrap_or_default()
 }
 
 type Evidence = Vec<(usize, usize, String)>;
@@ -168,17 +102,17 @@ type Evidence = Vec<(usize, usize, String)>;
 /// Renames seen inside single files, and name pairs proven to be different machines.
 fn file_evidence(
     events: &[Event],
-    names: &Names,
+    scan: &Scan,
     canon: &Canonical,
 ) -> (Evidence, HashSet<(usize, usize)>) {
     // Each file's events, as indices into the canonical order; one file at a time, sorted by
     // record.
-    let file_of = |ci: Pos| canon.file_of[canon.order[ci as usize] as usize];
-    let (by_file, file_start) = order::bucket_sort(canon.order.len(), file_of, canon.files.len());
+    let file_of = |ci: Pos| scan.file_of[canon.order[ci as usize] as usize];
+    let (by_file, file_start) = order::bucket_sort(canon.order.len(), file_of, scan.files.len());
     let mut renames = Vec::new();
     let mut apart = HashSet::new();
     let mut in_file: Vec<(u64, u64, Pos)> = Vec::new();
-    for (f, file) in canon.files.iter().enumerate() {
+    for (f, file) in scan.files.iter().enumerate() {
         in_file.clear();
         for &ci in &by_file[file_start[f]..file_start[f + 1]] {
             let e = &events[canon.order[ci as usize] as usize];
@@ -189,7 +123,7 @@ fn file_evidence(
         let mut runs: Vec<(usize, Pos)> = Vec::new();
         for &(_, _, ci) in &in_file {
             let p = canon.order[ci as usize];
-            let n = names.of_position(p);
+            let n = scan.name_of[p as usize] as usize;
             if runs.last().is_none_or(|(last, _)| *last != n) {
                 runs.push((n, p));
             }
@@ -234,26 +168,10 @@ fn is_boot_event(e: &Event) -> bool {
 
 /// Names that share a Sysmon machine id (joined), and names whose machine ids are all
 /// different (two machines, kept apart even if a file seems to show a rename).
-fn machine_id_evidence(events: &[Event], names: &Names) -> (Evidence, HashSet<(usize, usize)>) {
-    // (machine id, name) pairs. A machine id is eight hex digits, so as a number it compares
-    // as its lower-case text does.
-    let mut pairs: HashSet<(u32, usize)> = HashSet::new();
-    let mut last = None;
-    for (i, e) in events.iter().enumerate() {
-        if let Body::Process(p) = &e.body {
-            let machine = p.guid.as_deref().and_then(guid_machine);
-            if let Some(m) = machine.and_then(|m| u32::from_str_radix(m, 16).ok()) {
-                let pair = (m, names.of_position(i as Pos));
-                if last != Some(pair) {
-                    pairs.insert(pair);
-                    last = Some(pair);
-                }
-            }
-        }
-    }
+fn machine_id_evidence(scan: &Scan) -> (Evidence, HashSet<(usize, usize)>) {
     let mut by_machine: BTreeMap<u32, BTreeSet<usize>> = BTreeMap::new();
     let mut by_name: BTreeMap<usize, BTreeSet<u32>> = BTreeMap::new();
-    for (m, n) in pairs {
+    for &(m, n) in &scan.machines {
         by_machine.entry(m).or_default().insert(n);
         by_name.entry(n).or_default().insert(m);
     }
@@ -286,23 +204,13 @@ fn machine_id_evidence(events: &[Event], names: &Names) -> (Evidence, HashSet<(u
 /// (which is the canonical order of the host's events, names being its first key).
 fn assemble(
     events: &[Event],
-    names: &Names,
+    scan: &Scan,
     canon: &Canonical,
     uf: &mut UnionFind,
     reasons: Evidence,
-) -> (Vec<HostPlan>, Vec<Pos>) {
-    type Time = chrono::DateTime<chrono::Utc>;
-    let mut first_use: Vec<Option<(Time, u64)>> = vec![None; names.count];
-    let mut last_use: Vec<Option<Time>> = vec![None; names.count];
-    for (i, e) in events.iter().enumerate() {
-        let n = names.of_position(i as Pos);
-        let f = first_use[n].get_or_insert((e.logged, e.record_id));
-        *f = (*f).min((e.logged, e.record_id));
-        let l = last_use[n].get_or_insert(e.logged);
-        *l = (*l).max(e.logged);
-    }
+) -> (Vec<(Host, usize)>, Vec<Pos>) {
     let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for n in 0..names.count {
+    for n in 0..scan.names {
         groups.entry(uf.find(n)).or_default().push(n);
     }
     let mut hosts = Vec::with_capacity(groups.len());
@@ -313,27 +221,23 @@ fn assemble(
             layout.extend_from_slice(canon.of_name(n));
         }
         let mut members = group;
-        members.sort_by_key(|&n| first_use[n]);
-        let latest = members.iter().max_by_key(|&&n| last_use[n]);
-        let mut host = HostPlan {
-            name: latest.map_or_else(String::new, |&n| names.display(n, events, canon)),
-            aliases: members
-                .iter()
-                .map(|&n| names.display(n, events, canon))
-                .collect(),
+        members.sort_by_key(|&n| scan.first_use[n]);
+        let latest = members.iter().max_by_key(|&&n| scan.last_use[n]);
+        let mut host = Host {
+            name: latest.map_or_else(String::new, |&n| display(n, events, canon)),
+            aliases: members.iter().map(|&n| display(n, events, canon)).collect(),
             joined_by: Vec::new(),
-            len: layout.len() - before,
         };
         for (a, b, why) in &reasons {
             if uf.find(*a) == root {
                 host.joined_by.push(format!(
                     "{} = {}: {why}",
-                    names.display(*a, events, canon),
-                    names.display(*b, events, canon)
+                    display(*a, events, canon),
+                    display(*b, events, canon)
                 ));
             }
         }
-        hosts.push(host);
+        hosts.push((host, layout.len() - before));
     }
     (hosts, layout)
 }

@@ -19,6 +19,7 @@
 
 use super::boots::Segmented;
 use super::guid::GuidKey;
+use super::instances::Ids;
 use super::pids::PidChains;
 use super::{Confidence, EndReason, LinkMethod, Origin, ParentLink, ProcIdx, Process, Stats};
 use crate::model::{Event, ProcessStart, Source};
@@ -45,13 +46,29 @@ pub fn coverage(events: &[Event]) -> Coverage {
         .collect()
 }
 
-/// Link every logged process to its parent, appending placeholders as needed.
-pub fn link(procs: &mut Vec<Process>, seg: &Segmented, coverage: &Coverage, stats: &mut Stats) {
+/// Link every logged process to its parent, appending placeholders as needed. `ids[i]` are
+/// the identifiers of `procs[i]` (see [`Ids`]).
+pub fn link(
+    procs: &mut Vec<Process>,
+    ids: &[Ids],
+    seg: &Segmented,
+    coverage: &Coverage,
+    stats: &mut Stats,
+) {
     let logged = procs.len();
-    let index = Index::new(procs);
+    let index = Index::new(procs, ids);
     let mut placeholders = Placeholders::default();
     for c in 0..logged {
-        let link = decide(c, procs, &index, seg, coverage, &mut placeholders);
+        let Some(child_ids) = ids.get(c) else { break };
+        let link = decide(
+            c,
+            child_ids,
+            procs,
+            &index,
+            seg,
+            coverage,
+            &mut placeholders,
+        );
         count(&link, stats);
         if let Some(p) = procs.get_mut(c) {
             p.parent = link;
@@ -87,16 +104,16 @@ struct Index {
 }
 
 impl Index {
-    fn new(procs: &[Process]) -> Self {
+    fn new(procs: &[Process], ids: &[Ids]) -> Self {
         let mut by_guid = HashMap::with_capacity(procs.len());
         let mut by_pid = PidChains::with_capacity(procs.len());
         let mut exits_logged = HashSet::new();
         let mut last_exit = None;
-        for (i, p) in procs.iter().enumerate() {
-            if let Some(g) = p.info.guid.as_deref().and_then(GuidKey::live) {
-                by_guid.entry(g).or_insert(i);
+        for (i, (p, id)) in procs.iter().zip(ids).enumerate() {
+            if let Some(g) = &id.guid {
+                by_guid.entry(g.clone()).or_insert(i);
             }
-            by_pid.push(p.boot, p.info.pid);
+            by_pid.push(p.boot, id.pid);
             // Neighbours share boot and source: insert only when they change.
             let exit = p.exit.as_ref().map(|x| (p.boot, x.source));
             if exit.is_some() && exit != last_exit {
@@ -121,8 +138,10 @@ struct Placeholders {
     by_pid_name: HashMap<(usize, u64, String), ProcIdx>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn decide(
     c: ProcIdx,
+    ids: &Ids,
     procs: &[Process],
     index: &Index,
     seg: &Segmented,
@@ -133,22 +152,17 @@ fn decide(
         return ParentLink::NotLogged;
     };
     ph.first_index = procs.len();
-    let info = &child.info;
-    let parent_guid = info.parent_guid.as_deref();
-    if let Some((pg, key)) = parent_guid.and_then(|g| Some((g, GuidKey::live(g)?))) {
-        if info
-            .guid
-            .as_deref()
-            .is_some_and(|g| g.eq_ignore_ascii_case(pg))
-        {
+    if let Some(key) = &ids.parent_guid {
+        // Keys are equal exactly when the texts are, ignoring case.
+        if ids.guid.as_ref() == Some(key) {
             return ParentLink::SelfParent;
         }
-        if let Some(&p) = index.by_guid.get(&key) {
+        if let Some(&p) = index.by_guid.get(key) {
             return linked(p, LinkMethod::Guid, Confidence::High);
         }
         // The parent may be logged by Security only (no GUID there): the PID, the name and
         // the time must all agree.
-        if let Some(ppid) = info.parent_pid.filter(|&p| p != 0) {
+        if let Some(ppid) = ids.parent_pid.filter(|&p| p != 0) {
             if let link @ ParentLink::Linked {
                 method: LinkMethod::PidTimeName,
                 ..
@@ -157,13 +171,14 @@ fn decide(
                 return link;
             }
         }
-        let p = ph.for_guid(pg, key, child, coverage);
+        let pg = child.info.parent_guid.as_deref().unwrap_or_default();
+        let p = ph.for_guid(pg, key.clone(), child, coverage);
         return linked(p, LinkMethod::Guid, Confidence::High);
     }
-    let Some(ppid) = info.parent_pid.filter(|&p| p != 0) else {
+    let Some(ppid) = ids.parent_pid.filter(|&p| p != 0) else {
         return ParentLink::NotLogged;
     };
-    if ppid == info.pid.unwrap_or(u64::MAX) && info.parent_image.is_none() {
+    if ppid == ids.pid.unwrap_or(u64::MAX) && child.info.parent_image.is_none() {
         return ParentLink::SelfParent;
     }
     by_pid(c, child, ppid, procs, index, seg, ph, true)

@@ -21,6 +21,7 @@ pub mod instances;
 pub mod links;
 mod order;
 mod pids;
+mod scan;
 #[doc(hidden)]
 pub mod synth;
 
@@ -487,25 +488,20 @@ pub fn is_null_guid(guid: &str) -> bool {
 /// Build the whole history from typed events (any order; duplicates are dropped).
 pub fn build(events: Vec<Event>) -> History {
     let mut stats = Stats::default();
-    let mut grouped = hosts::group(events, &mut stats);
-    let mut out = Vec::with_capacity(grouped.len());
-    // Last host first: each host's events leave the shared buffer as it is built (see
-    // `Grouped::pop`), so the input's memory is released while the output grows.
-    while let Some(host) = grouped.pop() {
-        out.push(build_host(host, &mut stats));
-    }
-    out.reverse();
+    let grouped = hosts::group(events, &mut stats);
+    let mut out = grouped.build_each(|host, events| build_host(host, events, &mut stats));
     out.sort_by_key(|h| h.name.to_lowercase());
     History { hosts: out, stats }
 }
 
-fn build_host(host: hosts::HostEvents, stats: &mut Stats) -> HostHistory {
-    let files = boots::record_order(&host.events);
-    let segmented = boots::sessions(&host.events, &files);
-    let notes = boots::notes(&host.events, &files, &segmented);
-    let coverage = links::coverage(&host.events);
-    let mut processes = instances::build(host.events, &segmented, stats);
-    links::link(&mut processes, &segmented, &coverage, stats);
+/// One host's history; its events are consumed (see [`instances::build`]).
+fn build_host(host: hosts::Host, events: &mut [Event], stats: &mut Stats) -> HostHistory {
+    let files = boots::record_order(events);
+    let segmented = boots::sessions(events, &files);
+    let notes = boots::notes(events, &files, &segmented);
+    let coverage = links::coverage(events);
+    let (mut processes, ids) = instances::build(events, &segmented, stats);
+    links::link(&mut processes, &ids, &segmented, &coverage, stats);
     forest::finish(&mut processes, stats);
     HostHistory {
         name: host.name,

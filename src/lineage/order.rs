@@ -8,10 +8,9 @@
 //! (one host name at a time, so the keys of only one name exist at once) and each event is then
 //! moved once, by [`arrange`], straight to its final place.
 
+use super::scan::Scan;
 use crate::model::Event;
 use chrono::{DateTime, Utc};
-use foldhash::{HashMap, HashMapExt};
-use std::sync::Arc;
 
 /// A position in the input. Events are counted in `u32`: 2^32 events would need terabytes of
 /// memory before they got here, and half-size positions keep the order vectors small.
@@ -23,10 +22,6 @@ pub struct Canonical {
     pub order: Vec<Pos>,
     /// `order[name_start[n]..name_start[n + 1]]` are the events of name `n`.
     pub name_start: Vec<usize>,
-    /// Per input event, its file's number; files are numbered in path order.
-    pub file_of: Vec<u32>,
-    /// The file paths, by number.
-    pub files: Vec<Box<str>>,
 }
 
 impl Canonical {
@@ -49,37 +44,36 @@ struct Key {
     position: Pos,
 }
 
-/// The canonical order of `events`, whose names are numbered (in name order) by `name_of`.
+/// The canonical order of `events`, whose names, channels and files `scan` numbered.
 /// Adjacent events that are one record read twice are left out but for the first
 /// (`same_record` says when).
 pub fn canonical(
     events: &[Event],
-    name_of: &[u32],
-    names: usize,
+    scan: &Scan,
     same_record: impl Fn(&Event, &Event) -> bool,
 ) -> Canonical {
-    let (file_of, files) = number_files(events);
-    let channels = rank_texts(events.iter().map(|e| e.channel.as_str()));
-    let (mut order, name_start) = bucket_sort(events.len(), |p| name_of[p as usize], names);
+    let (mut order, name_start) =
+        bucket_sort(events.len(), |p| scan.name_of[p as usize], scan.names);
     let mut keys: Vec<Key> = Vec::new();
-    let mut channel = RankCache::new(&channels);
     let mut kept = 0;
-    let mut kept_start = Vec::with_capacity(names + 1);
-    for n in 0..names {
+    let mut kept_start = Vec::with_capacity(scan.names + 1);
+    for n in 0..scan.names {
         kept_start.push(kept);
         keys.clear();
         for &p in &order[name_start[n]..name_start[n + 1]] {
             let e = &events[p as usize];
             keys.push(Key {
-                channel: channel.rank(&e.channel),
+                channel: scan.channel_of[p as usize],
                 record_id: e.record_id,
                 event_id: e.event_id,
                 logged: e.logged,
-                file: file_of[p as usize],
+                file: scan.file_of[p as usize],
                 offset: e.offset,
                 position: p,
             });
         }
+        // Mostly sorted runs already (input usually comes in order per log): a stable sort
+        // merges them (the position settles ties, so it is stable either way).
         keys.sort();
         // Keep an event unless it repeats the last one kept (the positions written so far
         // never overtake the ones still to read: `kept` <= the bucket's start).
@@ -99,8 +93,6 @@ pub fn canonical(
     Canonical {
         order,
         name_start: kept_start,
-        file_of,
-        files,
     }
 }
 
@@ -127,69 +119,6 @@ pub fn bucket_sort(
         fill[b] += 1;
     }
     (sorted, start)
-}
-
-/// Number each event's file in path order. Events of one file usually share one `Arc`, so a
-/// pointer check answers most events without hashing the path.
-fn number_files(events: &[Event]) -> (Vec<u32>, Vec<Box<str>>) {
-    let ranks = rank_texts(events.iter().map(|e| &*e.file));
-    let mut file_of = Vec::with_capacity(events.len());
-    let mut last: Option<(&Arc<str>, u32)> = None;
-    for e in events {
-        let r = match last {
-            Some((f, r)) if Arc::ptr_eq(f, &e.file) => r,
-            _ => ranks.get(&*e.file).copied().unwrap_or(0),
-        };
-        last = Some((&e.file, r));
-        file_of.push(r);
-    }
-    let mut files: Vec<(&str, u32)> = ranks.into_iter().collect();
-    files.sort_unstable_by_key(|&(_, r)| r);
-    (
-        file_of,
-        files.into_iter().map(|(f, _)| Box::from(f)).collect(),
-    )
-}
-
-/// Numbers for the distinct texts, in byte order: comparing numbers compares the texts.
-pub fn rank_texts<'a>(texts: impl Iterator<Item = &'a str>) -> HashMap<&'a str, u32> {
-    let mut seen: HashMap<&str, u32> = HashMap::new();
-    let mut last: Option<&str> = None;
-    for t in texts {
-        if last != Some(t) {
-            seen.entry(t).or_insert(0);
-            last = Some(t);
-        }
-    }
-    let mut distinct: Vec<&str> = seen.keys().copied().collect();
-    distinct.sort_unstable();
-    for (r, t) in distinct.into_iter().enumerate() {
-        seen.insert(t, r as u32);
-    }
-    seen
-}
-
-/// Rank lookups for a run of events, remembering the last answer (neighbours usually share
-/// their text).
-struct RankCache<'r, 'a> {
-    ranks: &'r HashMap<&'a str, u32>,
-    last: Option<(&'a str, u32)>,
-}
-
-impl<'r, 'a> RankCache<'r, 'a> {
-    fn new(ranks: &'r HashMap<&'a str, u32>) -> Self {
-        RankCache { ranks, last: None }
-    }
-    fn rank(&mut self, text: &'a str) -> u32 {
-        match self.last {
-            Some((t, r)) if t == text => r,
-            _ => {
-                let r = self.ranks.get(text).copied().unwrap_or(0);
-                self.last = Some((text, r));
-                r
-            }
-        }
-    }
 }
 
 /// Reorder `items` in place so that item `i` is the one that was at `layout[i]`, and drop the
@@ -235,11 +164,5 @@ mod tests {
         arrange(&mut w, &layout);
         let want: Vec<u8> = (0..100).rev().step_by(3).collect();
         assert_eq!(w, want);
-    }
-
-    #[test]
-    fn ranks_follow_byte_order() {
-        let r = rank_texts(["b", "a", "b", "C"].into_iter());
-        assert_eq!((r["C"], r["a"], r["b"]), (0, 1, 2));
     }
 }

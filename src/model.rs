@@ -49,8 +49,11 @@ pub struct Event {
     #[serde(serialize_with = "ser_time")]
     pub logged: DateTime<Utc>,
     pub source: Source,
-    pub channel: String,
-    pub provider: String,
+    /// Channel and provider are shared: a log's records name a handful of each, and ten
+    /// million copies of `Microsoft-Windows-Sysmon/Operational` were ten million allocations
+    /// to make and to free.
+    pub channel: Arc<str>,
+    pub provider: Arc<str>,
     pub event_id: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u8>,

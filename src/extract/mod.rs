@@ -100,6 +100,36 @@ pub struct Extractor<'f> {
     pub tally: Tally,
     /// Where consumed bytes are reported for the progress bar (hidden when not a terminal).
     pub progress_bar: Option<indicatif::ProgressBar>,
+    /// Channel and provider names seen so far, shared by the events that repeat them.
+    channels: SharedTexts,
+    providers: SharedTexts,
+}
+
+/// One shared copy of each name of a work unit (a file names a handful of channels and
+/// providers), the last one used checked first.
+#[derive(Default)]
+struct SharedTexts {
+    last: Option<Arc<str>>,
+    seen: std::collections::HashSet<Arc<str>>,
+}
+
+impl SharedTexts {
+    fn share(&mut self, text: Option<String>) -> Arc<str> {
+        let text = text.unwrap_or_default();
+        if let Some(last) = self.last.as_ref().filter(|l| ***l == *text) {
+            return Arc::clone(last);
+        }
+        let shared = match self.seen.get(text.as_str()) {
+            Some(s) => Arc::clone(s),
+            None => {
+                let s: Arc<str> = Arc::from(text);
+                self.seen.insert(Arc::clone(&s));
+                s
+            }
+        };
+        self.last = Some(Arc::clone(&shared));
+        shared
+    }
 }
 
 impl<'f> Extractor<'f> {
@@ -112,6 +142,8 @@ impl<'f> Extractor<'f> {
             issues: Vec::new(),
             tally: Tally::default(),
             progress_bar: None,
+            channels: SharedTexts::default(),
+            providers: SharedTexts::default(),
         }
     }
 
@@ -175,8 +207,8 @@ impl<'f> Extractor<'f> {
             time: time.unwrap_or(logged),
             logged,
             source,
-            channel: rec.channel.take().unwrap_or_default(),
-            provider: rec.provider_name.take().unwrap_or_default(),
+            channel: self.channels.share(rec.channel.take()),
+            provider: self.providers.share(rec.provider_name.take()),
             event_id: id,
             version: rec.version,
             record_id: rec.record_id.unwrap_or_default(),

@@ -18,7 +18,7 @@
 use super::{BootBasis, BootEnd, BootSession, NoteKind, Provenance, TimelineNote};
 use crate::model::{Body, Event, MarkerKind, ProcessStart};
 use chrono::{DateTime, Duration, Utc};
-use std::collections::BTreeMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 /// Segments of two files whose start estimates differ by at most this are one boot. 4608 and
@@ -42,17 +42,19 @@ pub struct Segmented {
 
 /// The creation of smss.exe or Registry by the System process (PID 4): the start of a boot.
 pub fn is_master_smss(p: &ProcessStart) -> bool {
-    let Some(image) = p.image.as_deref() else {
-        return false;
-    };
-    let name = super::image_name(image);
-    let kernel_child =
-        name.eq_ignore_ascii_case("smss.exe") || name.eq_ignore_ascii_case("Registry");
+    // The parent first: it is read for every process anyway (see `Segment::push`), the image
+    // only for the few the kernel started.
     let by_system = p.parent_pid == Some(4)
         || p.parent_image
             .as_deref()
             .is_some_and(|i| super::image_name(i).eq_ignore_ascii_case("System"));
-    kernel_child && by_system
+    let kernel_child =
+        |name: &str| name.eq_ignore_ascii_case("smss.exe") || name.eq_ignore_ascii_case("Registry");
+    by_system
+        && p.image
+            .as_deref()
+            .map(super::image_name)
+            .is_some_and(kernel_child)
 }
 
 /// What an event says about the start of a boot.
@@ -121,18 +123,22 @@ impl Segment {
                     .iter()
                     .any(|c| n.eq_ignore_ascii_case(c))
             });
-            let dated = p.parent_guid.as_deref().and_then(super::guid_time);
-            if let Some(gt) = dated.filter(|gt| core_parent && *gt <= t + Duration::seconds(2)) {
+            // Only times the clock of the moment agrees with (not after the event).
+            let agreed = |g: Option<&str>| {
+                g.and_then(super::guid_time)
+                    .filter(|gt| *gt <= t + Duration::seconds(2))
+            };
+            let parent_time = agreed(p.parent_guid.as_deref());
+            if let Some(gt) = parent_time.filter(|_| core_parent) {
                 if self.core_guid.is_none_or(|(c, _)| gt < c) {
                     self.core_guid = Some((gt, idx));
                 }
             }
-            let named = [p.guid.as_deref(), p.parent_guid.as_deref()];
-            for g in named.into_iter().flatten() {
-                // Only times the clock of the moment agrees with (not after the event).
-                if let Some(gt) = super::guid_time(g).filter(|gt| *gt <= t + Duration::seconds(2)) {
-                    self.earliest_guid = min_opt(self.earliest_guid, Some(gt));
-                }
+            for gt in [agreed(p.guid.as_deref()), parent_time]
+                .into_iter()
+                .flatten()
+            {
+                self.earliest_guid = min_opt(self.earliest_guid, Some(gt));
             }
         }
         self.events.push(idx);
@@ -216,7 +222,7 @@ fn smss_child_master(e: &Event) -> Option<(&str, DateTime<Utc>)> {
     };
     let is_smss =
         |i: Option<&str>| i.is_some_and(|i| super::image_name(i).eq_ignore_ascii_case("smss.exe"));
-    if !is_smss(p.image.as_deref()) || !is_smss(p.parent_image.as_deref()) {
+    if !is_smss(p.parent_image.as_deref()) || !is_smss(p.image.as_deref()) {
         return None;
     }
     let g = p.parent_guid.as_deref()?;
@@ -305,9 +311,53 @@ fn segment_file(file: &Arc<str>, order: &[usize], events: &[Event]) -> Vec<Segme
     segs
 }
 
+/// One host's events file by file (in path order), each file's in record order: by record id
+/// and offset, ties in the order of `events`. Boots are cut, and clock steps found, in this
+/// order, because record ids do not jump when clocks do.
+pub struct RecordOrder {
+    files: Vec<(Arc<str>, Vec<usize>)>,
+}
+
+/// The record order of one host's events.
+pub fn record_order(events: &[Event]) -> RecordOrder {
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut files: Vec<(Arc<str>, Vec<usize>)> = Vec::new();
+    // Events of one file usually share one `Arc`: a pointer check spares hashing the path.
+    let mut last: Option<(&Arc<str>, usize)> = None;
+    for (i, e) in events.iter().enumerate() {
+        let id = match last {
+            Some((f, id)) if Arc::ptr_eq(f, &e.file) => id,
+            _ => *ids.entry(&e.file).or_insert_with(|| {
+                files.push((Arc::clone(&e.file), Vec::new()));
+                files.len() - 1
+            }),
+        };
+        last = Some((&e.file, id));
+        if let Some((_, list)) = files.get_mut(id) {
+            list.push(i);
+        }
+    }
+    files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut keys: Vec<(u64, u64, usize)> = Vec::new();
+    for (_, order) in &mut files {
+        keys.clear();
+        keys.extend(
+            order
+                .iter()
+                .map(|&i| (events[i].record_id, events[i].offset, i)),
+        );
+        // Mostly in order already (a host's events come sorted by channel, then record id):
+        // the stable sort merges the ordered runs instead of sorting from scratch.
+        keys.sort();
+        order.clear();
+        order.extend(keys.iter().map(|&(_, _, i)| i));
+    }
+    RecordOrder { files }
+}
+
 /// Boot sessions of one host's events.
-pub fn sessions(events: &[Event]) -> Segmented {
-    let segs = all_segments(events);
+pub fn sessions(events: &[Event], order: &RecordOrder) -> Segmented {
+    let segs = all_segments(events, order);
     let clusters = match_segments(&segs);
     let mut out = Segmented {
         boots: Vec::with_capacity(clusters.len()),
@@ -338,15 +388,10 @@ pub fn sessions(events: &[Event]) -> Segmented {
     out
 }
 
-fn all_segments(events: &[Event]) -> Vec<Segment> {
-    let mut per_file: BTreeMap<Arc<str>, Vec<usize>> = BTreeMap::new();
-    for (i, e) in events.iter().enumerate() {
-        per_file.entry(Arc::clone(&e.file)).or_default().push(i);
-    }
+fn all_segments(events: &[Event], order: &RecordOrder) -> Vec<Segment> {
     let mut segs = Vec::new();
-    for (file, mut order) in per_file {
-        order.sort_by_key(|&i| (events[i].record_id, events[i].offset));
-        segs.extend(segment_file(&file, &order, events));
+    for (file, in_file) in &order.files {
+        segs.extend(segment_file(file, in_file, events));
     }
     segs
 }
@@ -525,7 +570,7 @@ fn max_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTim
 
 /// Clock changes, log clears, unclean shutdowns and Sysmon changes, and backward clock steps
 /// seen in record order.
-pub fn notes(events: &[Event], seg: &Segmented) -> Vec<TimelineNote> {
+pub fn notes(events: &[Event], order: &RecordOrder, seg: &Segmented) -> Vec<TimelineNote> {
     let mut out = Vec::new();
     for (i, e) in events.iter().enumerate() {
         let Body::Marker(m) = &e.body else { continue };
@@ -545,19 +590,19 @@ pub fn notes(events: &[Event], seg: &Segmented) -> Vec<TimelineNote> {
             detail: m.detail.clone(),
         });
     }
-    clock_steps(events, seg, &mut out);
+    clock_steps(events, order, seg, &mut out);
     out.sort_by_key(|n| (n.boot, n.time, n.kind));
     out
 }
 
-fn clock_steps(events: &[Event], seg: &Segmented, out: &mut Vec<TimelineNote>) {
-    let mut per_file: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, e) in events.iter().enumerate() {
-        per_file.entry(&e.file).or_default().push(i);
-    }
-    for (_, mut order) in per_file {
-        order.sort_by_key(|&i| (events[i].record_id, events[i].offset));
-        for w in order.windows(2) {
+fn clock_steps(
+    events: &[Event],
+    order: &RecordOrder,
+    seg: &Segmented,
+    out: &mut Vec<TimelineNote>,
+) {
+    for (_, in_file) in &order.files {
+        for w in in_file.windows(2) {
             let (a, b) = (&events[w[0]], &events[w[1]]);
             let back = a.logged - b.logged;
             if back > Duration::seconds(CLOCK_BACK_NOTE_S) {

@@ -4,6 +4,7 @@
 //! hostile log can hold a chain a million processes deep. Everything here walks parent links
 //! with loops and explicit stacks, never recursion, and every walk is bounded.
 
+use super::order::{self, Pos};
 use super::{ParentLink, ProcIdx, Process, Stats};
 
 /// Sort the processes (boot, start, pid; placeholders of unknown start first), cut cycles and
@@ -14,27 +15,24 @@ pub fn finish(procs: &mut Vec<Process>, stats: &mut Stats) {
 }
 
 fn reorder(procs: &mut Vec<Process>) {
-    let mut order: Vec<ProcIdx> = (0..procs.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (pa, pb) = (&procs[a], &procs[b]);
-        (pa.boot, pa.start, pa.info.pid, first_record(pa), a).cmp(&(
-            pb.boot,
-            pb.start,
-            pb.info.pid,
-            first_record(pb),
-            b,
-        ))
-    });
+    // Sort small keys (the index settles ties), then move each process once. The processes
+    // are in this order already but for the placeholders at the end, which the stable sort
+    // finds and merges in.
+    let mut keys: Vec<_> = procs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.boot, p.start, p.info.pid, first_record(p), i))
+        .collect();
+    keys.sort();
+    let layout: Vec<Pos> = keys.iter().map(|k| k.4 as Pos).collect();
+    drop(keys);
     let mut new_index = vec![0; procs.len()];
-    for (new, &old) in order.iter().enumerate() {
-        new_index[old] = new;
+    for (new, &old) in layout.iter().enumerate() {
+        new_index[old as usize] = new;
     }
-    let mut slots: Vec<Option<Process>> = std::mem::take(procs).into_iter().map(Some).collect();
-    for &old in &order {
-        if let Some(mut p) = slots.get_mut(old).and_then(Option::take) {
-            remap(&mut p.parent, &new_index);
-            procs.push(p);
-        }
+    order::arrange(procs, &layout);
+    for p in procs.iter_mut() {
+        remap(&mut p.parent, &new_index);
     }
 }
 

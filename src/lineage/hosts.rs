@@ -15,72 +15,67 @@
 //! Two names whose events alternate inside one file are two machines (a forwarded or merged
 //! log) and are never joined, whatever other evidence says.
 
-use super::{guid_machine, Stats};
+use super::order::{self, Canonical, Pos};
+use super::scan::{self, Scan};
+use super::Stats;
 use crate::model::{Body, Event, MarkerKind};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use foldhash::{HashSet, HashSetExt};
+use std::collections::{BTreeMap, BTreeSet};
 
-/// The events of one machine.
+/// One machine's names.
 #[derive(Debug)]
-pub struct HostEvents {
+pub struct Host {
     pub name: String,
     pub aliases: Vec<String>,
     pub joined_by: Vec<String>,
-    pub events: Vec<Event>,
+}
+
+/// All hosts, their events in one buffer: host after host, each in canonical order.
+pub struct Grouped {
+    events: Vec<Event>,
+    /// Each host and how many events it has.
+    hosts: Vec<(Host, usize)>,
+}
+
+impl Grouped {
+    /// Hand each host and its events to `build`, the last host first, and return the results
+    /// in host order. `build` may take the events' parts it keeps; what is left of them is
+    /// dropped when it returns, and the buffer's unused end is handed back at once. The input
+    /// can be most of the machine's memory: this way it shrinks while the output grows, instead
+    /// of both being held until the end.
+    pub fn build_each<R>(mut self, mut build: impl FnMut(Host, &mut [Event]) -> R) -> Vec<R> {
+        let mut out = Vec::with_capacity(self.hosts.len());
+        while let Some((host, len)) = self.hosts.pop() {
+            let from = self.events.len().saturating_sub(len);
+            out.push(build(host, self.events.get_mut(from..).unwrap_or_default()));
+            self.events.truncate(from);
+            self.events.shrink_to_fit();
+        }
+        out.reverse();
+        out
+    }
 }
 
 /// Group events per machine; duplicate records (the same file read twice) are dropped.
-pub fn group(mut events: Vec<Event>, stats: &mut Stats) -> Vec<HostEvents> {
-    sort_canonical(&mut events);
-    let before = events.len();
-    events.dedup_by(|b, a| same_record(a, b));
-    stats.duplicate_events += (before - events.len()) as u64;
+pub fn group(mut events: Vec<Event>, stats: &mut Stats) -> Grouped {
+    let scan = scan::scan(&events);
+    let canon = order::canonical(&events, &scan, same_record);
+    stats.duplicate_events += (events.len() - canon.order.len()) as u64;
 
-    let mut names = Names::default();
-    for e in &events {
-        names.intern(&e.host);
-    }
-    let mut uf = UnionFind::new(names.display.len());
+    let mut uf = UnionFind::new(scan.names);
     let mut reasons: Vec<(usize, usize, String)> = Vec::new();
-    let (renames, mut apart) = file_evidence(&events, &names);
-    let (machine_links, machine_apart) = machine_id_evidence(&events, &names);
+    let (renames, mut apart) = file_evidence(&events, &scan, &canon);
+    let (machine_links, machine_apart) = machine_id_evidence(&scan);
     apart.extend(machine_apart);
     for (a, b, why) in renames.into_iter().chain(machine_links) {
         if uf.join_unless_apart(a, b, &apart) {
             reasons.push((a, b, why));
         }
     }
-    assemble(events, &names, &mut uf, reasons)
-}
-
-/// Order that makes duplicates adjacent and the output independent of input order.
-fn sort_canonical(events: &mut [Event]) {
-    events.sort_by(|a, b| {
-        cmp_ignore_case(&a.host, &b.host).then_with(|| {
-            (
-                &a.channel,
-                a.record_id,
-                a.event_id,
-                a.logged,
-                &a.file,
-                a.offset,
-            )
-                .cmp(&(
-                    &b.channel,
-                    b.record_id,
-                    b.event_id,
-                    b.logged,
-                    &b.file,
-                    b.offset,
-                ))
-        })
-    });
-}
-
-/// ASCII case-insensitive order without allocating (Computer names are compared this way).
-pub fn cmp_ignore_case(a: &str, b: &str) -> std::cmp::Ordering {
-    a.bytes()
-        .map(|c| c.to_ascii_lowercase())
-        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+    let (hosts, layout) = assemble(&events, &scan, &canon, &mut uf, reasons);
+    drop((scan, canon));
+    order::arrange(&mut events, &layout);
+    Grouped { events, hosts }
 }
 
 /// The same log record, possibly read from two copies of one file.
@@ -93,57 +88,51 @@ fn same_record(a: &Event, b: &Event) -> bool {
         && a.body == b.body
 }
 
-/// Case-insensitive name table; the first spelling seen is kept for display.
-#[derive(Default)]
-struct Names {
-    index: HashMap<String, usize>,
-    display: Vec<String>,
-}
-
-impl Names {
-    fn intern(&mut self, name: &str) -> usize {
-        let key = name.to_ascii_lowercase();
-        if let Some(&i) = self.index.get(&key) {
-            return i;
-        }
-        self.display.push(name.to_string());
-        self.index.insert(key, self.display.len() - 1);
-        self.display.len() - 1
-    }
-    fn get(&self, name: &str) -> usize {
-        // Every event's name was interned first.
-        self.index
-            .get(&name.to_ascii_lowercase())
-            .copied()
-            .unwrap_or(0)
-    }
+/// The spelling shown for name `n`: its first in canonical order.
+fn display(n: usize, events: &[Event], canon: &Canonical) -> String {
+    canon
+        .of_name(n)
+        .first()
+        .map(|&p| events[p as usize].host.clone())
+        .unwrap_or_default()
 }
 
 type Evidence = Vec<(usize, usize, String)>;
 
 /// Renames seen inside single files, and name pairs proven to be different machines.
-fn file_evidence(events: &[Event], names: &Names) -> (Evidence, HashSet<(usize, usize)>) {
-    let mut per_file: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
-    for e in events {
-        per_file.entry(&e.file).or_default().push(e);
-    }
+fn file_evidence(
+    events: &[Event],
+    scan: &Scan,
+    canon: &Canonical,
+) -> (Evidence, HashSet<(usize, usize)>) {
+    // Each file's events, as indices into the canonical order; one file at a time, sorted by
+    // record.
+    let file_of = |ci: Pos| scan.file_of[canon.order[ci as usize] as usize];
+    let (by_file, file_start) = order::bucket_sort(canon.order.len(), file_of, scan.files.len());
     let mut renames = Vec::new();
     let mut apart = HashSet::new();
-    for (file, mut evs) in per_file {
-        evs.sort_by_key(|e| (e.record_id, e.offset));
-        // Runs of one name in record order.
-        let mut runs: Vec<(usize, &Event)> = Vec::new();
-        for e in &evs {
-            let n = names.get(&e.host);
+    let mut in_file: Vec<(u64, u64, Pos)> = Vec::new();
+    for (f, file) in scan.files.iter().enumerate() {
+        in_file.clear();
+        for &ci in &by_file[file_start[f]..file_start[f + 1]] {
+            let e = &events[canon.order[ci as usize] as usize];
+            in_file.push((e.record_id, e.offset, ci));
+        }
+        in_file.sort(); // Mostly sorted runs already: see `boots::record_order`.
+                        // Runs of one name in record order.
+        let mut runs: Vec<(usize, Pos)> = Vec::new();
+        for &(_, _, ci) in &in_file {
+            let p = canon.order[ci as usize];
+            let n = scan.name_of[p as usize] as usize;
             if runs.last().is_none_or(|(last, _)| *last != n) {
-                runs.push((n, e));
+                runs.push((n, p));
             }
         }
         let distinct: BTreeSet<usize> = runs.iter().map(|(n, _)| *n).collect();
         if distinct.len() == runs.len() {
             for pair in runs.windows(2) {
                 let ((a, _), (b, first_b)) = (pair[0], pair[1]);
-                if is_boot_event(first_b) {
+                if is_boot_event(&events[first_b as usize]) {
                     renames.push((a, b, format!("renamed at a restart in {file}")));
                 }
             }
@@ -179,18 +168,12 @@ fn is_boot_event(e: &Event) -> bool {
 
 /// Names that share a Sysmon machine id (joined), and names whose machine ids are all
 /// different (two machines, kept apart even if a file seems to show a rename).
-fn machine_id_evidence(events: &[Event], names: &Names) -> (Evidence, HashSet<(usize, usize)>) {
-    let mut by_machine: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
-    let mut by_name: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
-    for e in events {
-        if let Body::Process(p) = &e.body {
-            if let Some(m) = p.guid.as_deref().and_then(guid_machine) {
-                let m = m.to_ascii_lowercase();
-                let n = names.get(&e.host);
-                by_machine.entry(m.clone()).or_default().insert(n);
-                by_name.entry(n).or_default().insert(m);
-            }
-        }
+fn machine_id_evidence(scan: &Scan) -> (Evidence, HashSet<(usize, usize)>) {
+    let mut by_machine: BTreeMap<u32, BTreeSet<usize>> = BTreeMap::new();
+    let mut by_name: BTreeMap<usize, BTreeSet<u32>> = BTreeMap::new();
+    for &(m, n) in &scan.machines {
+        by_machine.entry(m).or_default().insert(n);
+        by_name.entry(n).or_default().insert(m);
     }
     let mut out = Vec::new();
     for (machine, set) in by_machine {
@@ -200,7 +183,7 @@ fn machine_id_evidence(events: &[Event], names: &Names) -> (Evidence, HashSet<(u
                 out.push((
                     first,
                     other,
-                    format!("same Sysmon machine id {machine} in ProcessGuid"),
+                    format!("same Sysmon machine id {machine:08x} in ProcessGuid"),
                 ));
             }
         }
@@ -216,55 +199,47 @@ fn machine_id_evidence(events: &[Event], names: &Names) -> (Evidence, HashSet<(u
     (out, apart)
 }
 
-/// Build the hosts: events per group, display name = the name of the last event in time.
+/// The hosts (display name = the name of the last event in time) and the final layout of the
+/// events: host after host, each host's names in name order, each name in canonical order
+/// (which is the canonical order of the host's events, names being its first key).
 fn assemble(
-    events: Vec<Event>,
-    names: &Names,
+    events: &[Event],
+    scan: &Scan,
+    canon: &Canonical,
     uf: &mut UnionFind,
     reasons: Evidence,
-) -> Vec<HostEvents> {
-    let mut groups: BTreeMap<usize, HostEvents> = BTreeMap::new();
-    let mut first_use: HashMap<usize, (chrono::DateTime<chrono::Utc>, u64)> = HashMap::new();
-    let mut last_use: HashMap<usize, chrono::DateTime<chrono::Utc>> = HashMap::new();
-    for e in &events {
-        let n = names.get(&e.host);
-        let f = first_use.entry(n).or_insert((e.logged, e.record_id));
-        *f = (*f).min((e.logged, e.record_id));
-        let l = last_use.entry(n).or_insert(e.logged);
-        *l = (*l).max(e.logged);
+) -> (Vec<(Host, usize)>, Vec<Pos>) {
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for n in 0..scan.names {
+        groups.entry(uf.find(n)).or_default().push(n);
     }
-    for e in events {
-        let n = names.get(&e.host);
-        let root = uf.find(n);
-        groups
-            .entry(root)
-            .or_insert_with(|| HostEvents {
-                name: String::new(),
-                aliases: Vec::new(),
-                joined_by: Vec::new(),
-                events: Vec::new(),
-            })
-            .events
-            .push(e);
-    }
-    for (root, host) in groups.iter_mut() {
-        let mut members: Vec<usize> = (0..names.display.len())
-            .filter(|&n| uf.find(n) == *root && first_use.contains_key(&n))
-            .collect();
-        members.sort_by_key(|n| first_use.get(n).copied());
-        host.aliases = members.iter().map(|&n| names.display[n].clone()).collect();
-        let latest = members.iter().max_by_key(|n| last_use.get(n).copied());
-        host.name = latest.map_or_else(String::new, |&n| names.display[n].clone());
+    let mut hosts = Vec::with_capacity(groups.len());
+    let mut layout: Vec<Pos> = Vec::with_capacity(canon.order.len());
+    for (root, group) in groups {
+        let before = layout.len();
+        for &n in &group {
+            layout.extend_from_slice(canon.of_name(n));
+        }
+        let mut members = group;
+        members.sort_by_key(|&n| scan.first_use[n]);
+        let latest = members.iter().max_by_key(|&&n| scan.last_use[n]);
+        let mut host = Host {
+            name: latest.map_or_else(String::new, |&n| display(n, events, canon)),
+            aliases: members.iter().map(|&n| display(n, events, canon)).collect(),
+            joined_by: Vec::new(),
+        };
         for (a, b, why) in &reasons {
-            if uf.find(*a) == *root {
+            if uf.find(*a) == root {
                 host.joined_by.push(format!(
                     "{} = {}: {why}",
-                    names.display[*a], names.display[*b]
+                    display(*a, events, canon),
+                    display(*b, events, canon)
                 ));
             }
         }
+        hosts.push((host, layout.len() - before));
     }
-    groups.into_values().collect()
+    (hosts, layout)
 }
 
 /// Union-find over name indices, refusing joins that would put two proven-different machines

@@ -8,10 +8,14 @@
 //! boot, PID and image for 4689.
 
 use super::boots::Segmented;
+use super::guid::GuidKey;
+use super::order::{self, Pos};
+use super::pids::PidChains;
 use super::{EndReason, Origin, Process, Provenance, Stats};
-use crate::model::{Body, Event, ProcessStart, Source};
+use crate::model::{Body, Event, ProcessExit, ProcessStart, Source};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
+use std::sync::Arc;
 
 /// Sysmon's UtcTime and the 4688 TimeCreated of one start differ by a few milliseconds; a
 /// second is generous and still far below how fast Windows reuses a PID.
@@ -20,39 +24,65 @@ pub const MERGE_TOLERANCE_MS: i64 = 1000;
 /// An exit logged by both Sysmon 5 and 4689 is one exit when this close.
 const EXIT_TOLERANCE_MS: i64 = 1000;
 
-/// Build the processes of one host (sorted by boot, start, pid), consuming its events.
-pub fn build(events: Vec<Event>, seg: &Segmented, stats: &mut Stats) -> Vec<Process> {
-    let mut starts: Vec<(usize, Event)> = Vec::new();
-    let mut exits: Vec<(usize, Event)> = Vec::new();
-    for (i, e) in events.into_iter().enumerate() {
+/// A process's identifiers, read from its start event once (GUIDs as keys). They are kept
+/// beside the processes (`ids[i]` is `procs[i]`'s) so that parent links find parents without
+/// reading every process's texts again.
+#[derive(Debug, Clone, Default)]
+pub struct Ids {
+    pub pid: Option<u64>,
+    pub parent_pid: Option<u64>,
+    /// `None` also for the null GUID (see [`GuidKey::live`]).
+    pub guid: Option<GuidKey>,
+    pub parent_guid: Option<GuidKey>,
+}
+
+impl Ids {
+    fn of(info: &ProcessStart) -> Self {
+        Ids {
+            pid: info.pid,
+            parent_pid: info.parent_pid,
+            guid: info.guid.as_deref().and_then(GuidKey::live),
+            parent_guid: info.parent_guid.as_deref().and_then(GuidKey::live),
+        }
+    }
+}
+
+/// Build the processes of one host (sorted by boot, start, pid) and their identifiers. The
+/// events are consumed: each process takes its start event's fields and `Computer` text
+/// (moved, not copied), and what is left behind is only fit to be dropped.
+pub fn build(events: &mut [Event], seg: &Segmented, stats: &mut Stats) -> (Vec<Process>, Vec<Ids>) {
+    // Sysmon first so 4688 merges into it; then by time so merges pick the nearest. Keys are
+    // sorted, not events; the position settles ties as a stable sort would.
+    let mut starts: Vec<(usize, bool, DateTime<Utc>, u64, usize)> = Vec::new();
+    let mut exits: Vec<(DateTime<Utc>, u64, usize)> = Vec::new();
+    for (i, e) in events.iter().enumerate() {
         let boot = seg.event_boot.get(i).copied().unwrap_or(0);
         match e.body {
-            Body::Process(_) => starts.push((boot, e)),
-            Body::Exit(_) => exits.push((boot, e)),
+            Body::Process(_) => {
+                starts.push((boot, e.source != Source::Sysmon, e.time, e.record_id, i));
+            }
+            Body::Exit(_) => exits.push((e.time, e.record_id, i)),
             Body::Marker(_) => {}
         }
     }
-    // Sysmon first so 4688 merges into it; then by time so merges pick the nearest.
-    starts.sort_by(|(ba, a), (bb, b)| {
-        (ba, a.source != Source::Sysmon, a.time, a.record_id).cmp(&(
-            bb,
-            b.source != Source::Sysmon,
-            b.time,
-            b.record_id,
-        ))
-    });
-    let mut procs: Vec<Process> = Vec::with_capacity(starts.len());
-    let mut by_guid: HashMap<String, usize> = HashMap::new();
-    let mut by_pid: HashMap<(usize, u64), Vec<usize>> = HashMap::new();
-    for (boot, e) in starts {
-        add_start(boot, e, &mut procs, &mut by_guid, &mut by_pid, stats);
+    starts.sort();
+    exits.sort();
+    let mut b = Builder::with_capacity(starts.len());
+    for (boot, _, _, _, i) in starts {
+        if let Some(e) = events.get_mut(i) {
+            b.add_start(boot, e, stats);
+        }
     }
-    exits.sort_by_key(|(_, e)| (e.time, e.record_id));
-    for (boot, e) in exits {
-        if !apply_exit(boot, &e, &mut procs, &by_guid, &by_pid) {
+    for (_, _, i) in exits {
+        let boot = seg.event_boot.get(i).copied().unwrap_or(0);
+        let Some(e) = events.get_mut(i) else { continue };
+        if !b.apply_exit(boot, e) {
             stats.unmatched_exits += 1;
         }
     }
+    let Builder {
+        mut procs, mut ids, ..
+    } = b;
     for p in &mut procs {
         if p.exit.is_none() {
             let boot_end = seg.boots.get(p.boot).and_then(|b| b.end);
@@ -65,60 +95,143 @@ pub fn build(events: Vec<Event>, seg: &Segmented, stats: &mut Stats) -> Vec<Proc
             }
         }
     }
-    procs.sort_by_key(|p| (p.boot, p.start, p.info.pid));
-    procs
+    // Sort keys, then move each process once; creation order is nearly this order already.
+    let mut keys: Vec<_> = procs
+        .iter()
+        .zip(&ids)
+        .enumerate()
+        .map(|(i, (p, id))| (p.boot, p.start, id.pid, i as Pos))
+        .collect();
+    keys.sort();
+    let layout: Vec<Pos> = keys.into_iter().map(|k| k.3).collect();
+    order::arrange(&mut procs, &layout);
+    order::arrange(&mut ids, &layout);
+    (procs, ids)
 }
 
-fn add_start(
-    boot: usize,
-    e: Event,
-    procs: &mut Vec<Process>,
-    by_guid: &mut HashMap<String, usize>,
-    by_pid: &mut HashMap<(usize, u64), Vec<usize>>,
-    stats: &mut Stats,
-) {
-    let prov = Provenance::of(&e);
-    let time = e.time;
-    let source = e.source;
-    let Body::Process(info) = e.body else { return };
-    if let Some(g) = info.guid.as_deref().filter(|g| !super::is_null_guid(g)) {
-        if let Some(&i) = by_guid.get(&g.to_ascii_lowercase()) {
-            if let Some(p) = procs.get_mut(i) {
+/// Where a consumed event came from; its `Computer` text moves, not copied.
+fn take_provenance(e: &mut Event) -> Provenance {
+    Provenance {
+        source: e.source,
+        event_id: e.event_id,
+        file: Arc::clone(&e.file),
+        record_id: e.record_id,
+        computer: std::mem::take(&mut e.host),
+    }
+}
+
+/// The processes of one host as they are built, and the lookups that find them.
+struct Builder {
+    procs: Vec<Process>,
+    ids: Vec<Ids>,
+    by_guid: HashMap<GuidKey, usize>,
+    by_pid: PidChains,
+}
+
+impl Builder {
+    fn with_capacity(n: usize) -> Self {
+        Builder {
+            procs: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            by_guid: HashMap::with_capacity(n),
+            by_pid: PidChains::with_capacity(n),
+        }
+    }
+
+    fn add_start(&mut self, boot: usize, e: &mut Event, stats: &mut Stats) {
+        let Body::Process(_) = &e.body else { return };
+        let time = e.time;
+        let prov = take_provenance(e);
+        // The event is left with an empty body, to be dropped with the rest.
+        let empty = Body::Exit(ProcessExit::default());
+        let Body::Process(info) = std::mem::replace(&mut e.body, empty) else {
+            return;
+        };
+        let ids = Ids::of(&info);
+        if let Some(&i) = ids.guid.as_ref().and_then(|g| self.by_guid.get(g)) {
+            if let Some(p) = self.procs.get_mut(i) {
                 p.sources.push(prov);
                 stats.merged_starts += 1;
                 return;
             }
         }
-    }
-    if source == Source::Security {
-        if let Some(i) = find_twin(boot, time, &info, procs, by_pid) {
-            if let Some(p) = procs.get_mut(i) {
-                fill_missing(&mut p.info, *info);
-                p.sources.push(prov);
-                stats.merged_starts += 1;
-                return;
+        if prov.source == Source::Security {
+            if let Some(i) = find_twin(boot, time, &info, &self.procs, &self.by_pid) {
+                if let (Some(p), Some(twin)) = (self.procs.get_mut(i), self.ids.get_mut(i)) {
+                    fill_missing(&mut p.info, *info);
+                    // The PIDs may have been filled in.
+                    (twin.pid, twin.parent_pid) = (p.info.pid, p.info.parent_pid);
+                    p.sources.push(prov);
+                    stats.merged_starts += 1;
+                    return;
+                }
             }
         }
+        let idx = self.procs.len();
+        if let Some(g) = &ids.guid {
+            self.by_guid.insert(g.clone(), idx);
+        }
+        self.by_pid.push(boot, ids.pid);
+        self.ids.push(ids);
+        self.procs.push(Process {
+            boot,
+            start: Some(time),
+            end: None,
+            end_reason: EndReason::Running,
+            origin: Origin::Logged,
+            info,
+            sources: vec![prov],
+            exit: None,
+            parent: super::ParentLink::NotLogged,
+            depth: 0,
+        });
     }
-    let idx = procs.len();
-    if let Some(g) = info.guid.as_deref().filter(|g| !super::is_null_guid(g)) {
-        by_guid.insert(g.to_ascii_lowercase(), idx);
+
+    /// End the process an exit event describes. False when none matches.
+    fn apply_exit(&mut self, boot: usize, e: &mut Event) -> bool {
+        let Body::Exit(x) = &e.body else { return false };
+        let by_g = x
+            .guid
+            .as_deref()
+            .and_then(GuidKey::live)
+            .and_then(|g| self.by_guid.get(&g).copied());
+        let procs = &self.procs;
+        let target = by_g.or_else(|| {
+            let start_of = |i: usize| procs.get(i).and_then(|p| p.start);
+            // The latest start that fits; of equal starts, the one created last (the first
+            // seen, newest first).
+            self.by_pid
+                .newest_first(boot, x.pid?)
+                .filter(|&i| {
+                    procs.get(i).is_some_and(|p| {
+                        p.start.is_some_and(|s| s <= e.time)
+                            && exit_open_or_twin(p, e.time)
+                            && match (x.image.as_deref(), p.info.image.as_deref()) {
+                                (Some(a), Some(b)) => super::same_image(a, b),
+                                _ => true,
+                            }
+                    })
+                })
+                .reduce(|best, i| {
+                    if start_of(i) > start_of(best) {
+                        i
+                    } else {
+                        best
+                    }
+                })
+        });
+        let Some(p) = target.and_then(|i| self.procs.get_mut(i)) else {
+            return false;
+        };
+        if p.exit.is_some() {
+            // The other log's record of the same exit.
+            return true;
+        }
+        p.end = Some(e.time);
+        p.end_reason = EndReason::Exited;
+        p.exit = Some(take_provenance(e));
+        true
     }
-    if let Some(pid) = info.pid {
-        by_pid.entry((boot, pid)).or_default().push(idx);
-    }
-    procs.push(Process {
-        boot,
-        start: Some(time),
-        end: None,
-        end_reason: EndReason::Running,
-        origin: Origin::Logged,
-        info,
-        sources: vec![prov],
-        exit: None,
-        parent: super::ParentLink::NotLogged,
-        depth: 0,
-    });
 }
 
 /// The Sysmon-logged instance of the process a 4688 describes, if any.
@@ -127,21 +240,25 @@ fn find_twin(
     time: DateTime<Utc>,
     info: &ProcessStart,
     procs: &[Process],
-    by_pid: &HashMap<(usize, u64), Vec<usize>>,
+    by_pid: &PidChains,
 ) -> Option<usize> {
     let pid = info.pid?;
     let image = info.image.as_deref()?;
-    by_pid.get(&(boot, pid))?.iter().copied().find(|&i| {
-        procs.get(i).is_some_and(|p| {
-            p.sources.iter().all(|s| s.source == Source::Sysmon)
-                && p.start
-                    .is_some_and(|s| (s - time).num_milliseconds().abs() <= MERGE_TOLERANCE_MS)
-                && p.info
-                    .image
-                    .as_deref()
-                    .is_some_and(|i| super::same_image(i, image))
+    // The first one created that fits: the last that fits, newest first.
+    by_pid
+        .newest_first(boot, pid)
+        .filter(|&i| {
+            procs.get(i).is_some_and(|p| {
+                p.sources.iter().all(|s| s.source == Source::Sysmon)
+                    && p.start
+                        .is_some_and(|s| (s - time).num_milliseconds().abs() <= MERGE_TOLERANCE_MS)
+                    && p.info
+                        .image
+                        .as_deref()
+                        .is_some_and(|i| super::same_image(i, image))
+            })
         })
-    })
+        .last()
 }
 
 /// Complete Sysmon's fields with what only 4688 has.
@@ -167,49 +284,6 @@ fn fill_missing(into: &mut ProcessStart, from: ProcessStart) {
         token_elevation_type,
         mandatory_label
     );
-}
-
-/// End the process an exit event describes. False when none matches.
-fn apply_exit(
-    boot: usize,
-    e: &Event,
-    procs: &mut [Process],
-    by_guid: &HashMap<String, usize>,
-    by_pid: &HashMap<(usize, u64), Vec<usize>>,
-) -> bool {
-    let Body::Exit(x) = &e.body else { return false };
-    let by_g = x
-        .guid
-        .as_deref()
-        .filter(|g| !super::is_null_guid(g))
-        .and_then(|g| by_guid.get(&g.to_ascii_lowercase()).copied());
-    let target = by_g.or_else(|| {
-        let list = by_pid.get(&(boot, x.pid?))?;
-        list.iter()
-            .copied()
-            .filter(|&i| {
-                procs.get(i).is_some_and(|p| {
-                    p.start.is_some_and(|s| s <= e.time)
-                        && exit_open_or_twin(p, e.time)
-                        && match (x.image.as_deref(), p.info.image.as_deref()) {
-                            (Some(a), Some(b)) => super::same_image(a, b),
-                            _ => true,
-                        }
-                })
-            })
-            .max_by_key(|&i| procs.get(i).and_then(|p| p.start))
-    });
-    let Some(p) = target.and_then(|i| procs.get_mut(i)) else {
-        return false;
-    };
-    if p.exit.is_some() {
-        // The other log's record of the same exit.
-        return true;
-    }
-    p.end = Some(e.time);
-    p.end_reason = EndReason::Exited;
-    p.exit = Some(Provenance::of(e));
-    true
 }
 
 /// Not yet exited, or exited so close to `t` that this is the other log's record of it.

@@ -18,21 +18,57 @@
 //! logging began", after it means "its start event is missing".
 
 use super::boots::Segmented;
+use super::guid::GuidKey;
+use super::instances::Ids;
+use super::pids::PidChains;
 use super::{Confidence, EndReason, LinkMethod, Origin, ParentLink, ProcIdx, Process, Stats};
-use crate::model::{ProcessStart, Source};
+use crate::model::{Event, ProcessStart, Source};
 use chrono::{DateTime, Utc};
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 /// When each log begins on this host: the earliest event of each source.
-pub type Coverage = HashMap<Source, DateTime<Utc>>;
+pub type Coverage = std::collections::HashMap<Source, DateTime<Utc>>;
 
-/// Link every logged process to its parent, appending placeholders as needed.
-pub fn link(procs: &mut Vec<Process>, seg: &Segmented, coverage: &Coverage, stats: &mut Stats) {
+/// The coverage of one host's events.
+pub fn coverage(events: &[Event]) -> Coverage {
+    const SOURCES: [Source; 3] = [Source::Sysmon, Source::Security, Source::System];
+    let mut earliest: [Option<DateTime<Utc>>; 3] = [None; 3];
+    for e in events {
+        let slot = SOURCES.iter().position(|s| *s == e.source);
+        if let Some(t) = slot.and_then(|i| earliest.get_mut(i)) {
+            *t = Some(t.map_or(e.time, |t| t.min(e.time)));
+        }
+    }
+    SOURCES
+        .into_iter()
+        .zip(earliest)
+        .filter_map(|(s, t)| Some((s, t?)))
+        .collect()
+}
+
+/// Link every logged process to its parent, appending placeholders as needed. `ids[i]` are
+/// the identifiers of `procs[i]` (see [`Ids`]).
+pub fn link(
+    procs: &mut Vec<Process>,
+    ids: &[Ids],
+    seg: &Segmented,
+    coverage: &Coverage,
+    stats: &mut Stats,
+) {
     let logged = procs.len();
-    let index = Index::new(procs);
+    let index = Index::new(procs, ids);
     let mut placeholders = Placeholders::default();
     for c in 0..logged {
-        let link = decide(c, procs, &index, seg, coverage, &mut placeholders);
+        let Some(child_ids) = ids.get(c) else { break };
+        let link = decide(
+            c,
+            child_ids,
+            procs,
+            &index,
+            seg,
+            coverage,
+            &mut placeholders,
+        );
         count(&link, stats);
         if let Some(p) = procs.get_mut(c) {
             p.parent = link;
@@ -59,30 +95,32 @@ fn count(link: &ParentLink, stats: &mut Stats) {
 
 /// Lookups over the logged processes.
 struct Index {
-    by_guid: HashMap<String, ProcIdx>,
-    /// (boot, pid) -> processes, in start order.
-    by_pid: HashMap<(usize, u64), Vec<ProcIdx>>,
+    by_guid: HashMap<GuidKey, ProcIdx>,
+    /// (boot, pid) -> processes; `procs` is sorted by (boot, start), so newest first is
+    /// latest start first.
+    by_pid: PidChains,
     /// (boot, source) pairs for which some exit was logged.
     exits_logged: HashSet<(usize, Source)>,
 }
 
 impl Index {
-    fn new(procs: &[Process]) -> Self {
-        let mut by_guid = HashMap::new();
-        let mut by_pid: HashMap<(usize, u64), Vec<ProcIdx>> = HashMap::new();
+    fn new(procs: &[Process], ids: &[Ids]) -> Self {
+        let mut by_guid = HashMap::with_capacity(procs.len());
+        let mut by_pid = PidChains::with_capacity(procs.len());
         let mut exits_logged = HashSet::new();
-        for (i, p) in procs.iter().enumerate() {
-            if let Some(g) = p.info.guid.as_deref().filter(|g| !super::is_null_guid(g)) {
-                by_guid.entry(g.to_ascii_lowercase()).or_insert(i);
+        let mut last_exit = None;
+        for (i, (p, id)) in procs.iter().zip(ids).enumerate() {
+            if let Some(g) = &id.guid {
+                by_guid.entry(g.clone()).or_insert(i);
             }
-            if let Some(pid) = p.info.pid {
-                by_pid.entry((p.boot, pid)).or_default().push(i);
-            }
-            if let Some(x) = &p.exit {
-                exits_logged.insert((p.boot, x.source));
+            by_pid.push(p.boot, id.pid);
+            // Neighbours share boot and source: insert only when they change.
+            let exit = p.exit.as_ref().map(|x| (p.boot, x.source));
+            if exit.is_some() && exit != last_exit {
+                exits_logged.extend(exit);
+                last_exit = exit;
             }
         }
-        // `procs` is sorted by (boot, start), so each list is in start order already.
         Index {
             by_guid,
             by_pid,
@@ -96,12 +134,14 @@ impl Index {
 struct Placeholders {
     made: Vec<Process>,
     first_index: usize,
-    by_guid: HashMap<String, ProcIdx>,
+    by_guid: HashMap<GuidKey, ProcIdx>,
     by_pid_name: HashMap<(usize, u64, String), ProcIdx>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn decide(
     c: ProcIdx,
+    ids: &Ids,
     procs: &[Process],
     index: &Index,
     seg: &Segmented,
@@ -112,25 +152,17 @@ fn decide(
         return ParentLink::NotLogged;
     };
     ph.first_index = procs.len();
-    let info = &child.info;
-    if let Some(pg) = info
-        .parent_guid
-        .as_deref()
-        .filter(|g| !super::is_null_guid(g))
-    {
-        if info
-            .guid
-            .as_deref()
-            .is_some_and(|g| g.eq_ignore_ascii_case(pg))
-        {
+    if let Some(key) = &ids.parent_guid {
+        // Keys are equal exactly when the texts are, ignoring case.
+        if ids.guid.as_ref() == Some(key) {
             return ParentLink::SelfParent;
         }
-        if let Some(&p) = index.by_guid.get(&pg.to_ascii_lowercase()) {
+        if let Some(&p) = index.by_guid.get(key) {
             return linked(p, LinkMethod::Guid, Confidence::High);
         }
         // The parent may be logged by Security only (no GUID there): the PID, the name and
         // the time must all agree.
-        if let Some(ppid) = info.parent_pid.filter(|&p| p != 0) {
+        if let Some(ppid) = ids.parent_pid.filter(|&p| p != 0) {
             if let link @ ParentLink::Linked {
                 method: LinkMethod::PidTimeName,
                 ..
@@ -139,13 +171,14 @@ fn decide(
                 return link;
             }
         }
-        let p = ph.for_guid(pg, child, coverage);
+        let pg = child.info.parent_guid.as_deref().unwrap_or_default();
+        let p = ph.for_guid(pg, key.clone(), child, coverage);
         return linked(p, LinkMethod::Guid, Confidence::High);
     }
-    let Some(ppid) = info.parent_pid.filter(|&p| p != 0) else {
+    let Some(ppid) = ids.parent_pid.filter(|&p| p != 0) else {
         return ParentLink::NotLogged;
     };
-    if ppid == info.pid.unwrap_or(u64::MAX) && info.parent_image.is_none() {
+    if ppid == ids.pid.unwrap_or(u64::MAX) && child.info.parent_image.is_none() {
         return ParentLink::SelfParent;
     }
     by_pid(c, child, ppid, procs, index, seg, ph, true)
@@ -182,27 +215,23 @@ fn by_pid(
 ) -> ParentLink {
     let name = logged_parent_name(&child.info);
     let start = child.start;
-    // Live holders of the PID at the child's start, latest first.
+    // Live holders of the PID at the child's start, latest first (of equal starts, the
+    // earlier in `procs` first).
     let mut holders: Vec<ProcIdx> = index
         .by_pid
-        .get(&(child.boot, ppid))
-        .map(|v| {
-            v.iter()
-                .copied()
-                .filter(|&i| i != c)
-                .filter(|&i| {
-                    procs.get(i).is_some_and(|p| match (p.start, start) {
-                        (Some(ps), Some(cs)) => {
-                            ps <= cs
-                                && !(p.end_reason == EndReason::Exited
-                                    && p.end.is_some_and(|e| e < cs))
-                        }
-                        _ => false,
-                    })
-                })
-                .collect()
+        .newest_first(child.boot, ppid)
+        .filter(|&i| i != c)
+        .filter(|&i| {
+            procs.get(i).is_some_and(|p| match (p.start, start) {
+                (Some(ps), Some(cs)) => {
+                    ps <= cs
+                        && !(p.end_reason == EndReason::Exited && p.end.is_some_and(|e| e < cs))
+                }
+                _ => false,
+            })
         })
-        .unwrap_or_default();
+        .collect();
+    holders.reverse();
     holders.sort_by_key(|&i| std::cmp::Reverse(procs.get(i).and_then(|p| p.start)));
     let Some(&latest) = holders.first() else {
         if !make_placeholder {
@@ -262,8 +291,13 @@ fn by_pid(
 
 impl Placeholders {
     /// The placeholder for a parent known by its Sysmon GUID.
-    fn for_guid(&mut self, guid: &str, child: &Process, coverage: &Coverage) -> ProcIdx {
-        let key = guid.to_ascii_lowercase();
+    fn for_guid(
+        &mut self,
+        guid: &str,
+        key: GuidKey,
+        child: &Process,
+        coverage: &Coverage,
+    ) -> ProcIdx {
         if let Some(&i) = self.by_guid.get(&key) {
             return i;
         }

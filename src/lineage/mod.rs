@@ -15,9 +15,13 @@
 
 pub mod boots;
 pub mod forest;
+pub mod guid;
 pub mod hosts;
 pub mod instances;
 pub mod links;
+mod order;
+mod pids;
+mod scan;
 #[doc(hidden)]
 pub mod synth;
 
@@ -398,8 +402,11 @@ impl Process {
 
 /// The last path component of a Windows image path.
 pub fn image_name(path: &str) -> &str {
-    let path = path.trim_end_matches(['\\', '/']);
-    match path.rfind(['\\', '/']) {
+    // Byte searches: the separators are ASCII, so every cut is on a character boundary.
+    let is_separator = |b: &u8| matches!(b, b'\\' | b'/');
+    let trailing = path.bytes().rev().take_while(is_separator).count();
+    let path = path.get(..path.len() - trailing).unwrap_or(path);
+    match path.bytes().rposition(|b| is_separator(&b)) {
         Some(i) => path.get(i + 1..).unwrap_or(path),
         None => path,
     }
@@ -447,12 +454,18 @@ pub fn normalised_path(p: &str) -> String {
 /// The time embedded in a Sysmon ProcessGuid: its second and third fields, read as one
 /// little-endian 32-bit number, are Unix seconds (`{747f3d96-b75f-5ea4-...}` -> 0x5EA4B75F).
 pub fn guid_time(guid: &str) -> Option<DateTime<Utc>> {
-    let g = guid.trim_matches(['{', '}']);
-    let mut parts = g.split('-');
-    let _machine = parts.next()?;
-    let low = u16::from_str_radix(parts.next()?, 16).ok()?;
-    let high = u16::from_str_radix(parts.next()?, 16).ok()?;
-    let secs = (u32::from(high) << 16) | u32::from(low);
+    let secs = match guid::parse(guid) {
+        // The usual form (nearly every GUID): the fields sit at fixed places in its number.
+        Some(n) => guid::embedded_seconds(n),
+        None => {
+            let g = guid.trim_matches(['{', '}']);
+            let mut parts = g.split('-');
+            let _machine = parts.next()?;
+            let low = u16::from_str_radix(parts.next()?, 16).ok()?;
+            let high = u16::from_str_radix(parts.next()?, 16).ok()?;
+            (u32::from(high) << 16) | u32::from(low)
+        }
+    };
     if secs == 0 {
         return None;
     }
@@ -476,24 +489,19 @@ pub fn is_null_guid(guid: &str) -> bool {
 pub fn build(events: Vec<Event>) -> History {
     let mut stats = Stats::default();
     let grouped = hosts::group(events, &mut stats);
-    let mut out = Vec::with_capacity(grouped.len());
-    for host in grouped {
-        out.push(build_host(host, &mut stats));
-    }
+    let mut out = grouped.build_each(|host, events| build_host(host, events, &mut stats));
     out.sort_by_key(|h| h.name.to_lowercase());
     History { hosts: out, stats }
 }
 
-fn build_host(host: hosts::HostEvents, stats: &mut Stats) -> HostHistory {
-    let segmented = boots::sessions(&host.events);
-    let notes = boots::notes(&host.events, &segmented);
-    let mut coverage = links::Coverage::new();
-    for e in &host.events {
-        let t = coverage.entry(e.source).or_insert(e.time);
-        *t = (*t).min(e.time);
-    }
-    let mut processes = instances::build(host.events, &segmented, stats);
-    links::link(&mut processes, &segmented, &coverage, stats);
+/// One host's history; its events are consumed (see [`instances::build`]).
+fn build_host(host: hosts::Host, events: &mut [Event], stats: &mut Stats) -> HostHistory {
+    let files = boots::record_order(events);
+    let segmented = boots::sessions(events, &files);
+    let notes = boots::notes(events, &files, &segmented);
+    let coverage = links::coverage(events);
+    let (mut processes, ids) = instances::build(events, &segmented, stats);
+    links::link(&mut processes, &ids, &segmented, &coverage, stats);
     forest::finish(&mut processes, stats);
     HostHistory {
         name: host.name,
@@ -557,5 +565,9 @@ mod tests {
         );
         assert_eq!(image_name(r"C:\a\b.exe"), "b.exe");
         assert_eq!(image_name("System"), "System");
+        assert_eq!(image_name(r"C:\a\b.exe\\/"), "b.exe");
+        assert_eq!(image_name(r"C:/a/é.exe"), "é.exe");
+        assert_eq!(image_name(r"\\"), "");
+        assert_eq!(image_name(""), "");
     }
 }

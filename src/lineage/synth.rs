@@ -96,6 +96,10 @@ struct Gen<'a> {
     truth: Vec<TrueProcess>,
     record: [u64; 3],
     files: [Arc<str>; 3],
+    /// Channel and provider names by source (as `record` and `files`), shared as a reader
+    /// shares them.
+    channels: [Arc<str>; 3],
+    providers: [Arc<str>; 3],
 }
 
 /// Each host's logs are in its own files, as collected from a fleet.
@@ -126,6 +130,8 @@ pub fn generate(cfg: &SynthConfig) -> (Vec<Event>, Vec<TrueProcess>) {
         truth: Vec::new(),
         record: [0; 3],
         files: host_files("none"),
+        channels: SOURCES.map(|s| Arc::from(channel(s))),
+        providers: SOURCES.map(|s| Arc::from(provider(s))),
     };
     for h in 0..cfg.hosts {
         let host = format!("HOST-{h:04}");
@@ -413,10 +419,10 @@ impl Gen<'_> {
             Source::System => 2,
         };
         self.record[slot] += 1;
-        let (kind, channel, provider) = match (&body, source) {
-            (Body::Process(_), _) => (EventKind::Process, channel(source), provider(source)),
-            (Body::Exit(_), _) => (EventKind::Exit, channel(source), provider(source)),
-            (Body::Marker(_), _) => (EventKind::Marker, channel(source), provider(source)),
+        let kind = match &body {
+            Body::Process(_) => EventKind::Process,
+            Body::Exit(_) => EventKind::Exit,
+            Body::Marker(_) => EventKind::Marker,
         };
         self.events.push(Event {
             kind,
@@ -424,8 +430,8 @@ impl Gen<'_> {
             time: t,
             logged: t,
             source,
-            channel: channel.to_string(),
-            provider: provider.to_string(),
+            channel: Arc::clone(&self.channels[slot]),
+            provider: Arc::clone(&self.providers[slot]),
             event_id,
             version: None,
             record_id: self.record[slot],
@@ -435,6 +441,9 @@ impl Gen<'_> {
         });
     }
 }
+
+/// The sources in the order of `Gen::record`, `files`, `channels` and `providers`.
+const SOURCES: [Source; 3] = [Source::Sysmon, Source::Security, Source::System];
 
 fn channel(s: Source) -> &'static str {
     match s {

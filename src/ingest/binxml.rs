@@ -345,7 +345,8 @@ pub struct ChunkDecoder<'a> {
     data: &'a [u8],
     names: HashMap<u32, Rc<str>>,
     templates: HashMap<u32, Rc<Template>>,
-    builder: Builder,
+    /// Boxed, so taking it out for a record moves a pointer, not the whole builder.
+    builder: Option<Box<Builder>>,
     /// Value arrays kept for reuse: every record has one or two template instances.
     spare: Vec<Vec<Value<'a>>>,
     /// Templates compiled in earlier chunks of the same unit of work.
@@ -444,7 +445,7 @@ impl<'a> ChunkDecoder<'a> {
             data,
             names: HashMap::new(),
             templates: HashMap::new(),
-            builder: Builder::default(),
+            builder: Some(Box::default()),
             spare: Vec::new(),
             shared,
             outside: Vec::new(),
@@ -652,9 +653,9 @@ impl<'a> ChunkDecoder<'a> {
         let mut cur = Cursor::new(&data[..end], offset);
         let mut values = self.spare.pop().unwrap_or_default();
         let template = self.fragment(&mut cur, &mut values)?;
-        let mut builder = std::mem::take(&mut self.builder);
+        let mut builder = self.builder.take().unwrap_or_default();
         let result = self.evaluate(&template, &values, &mut builder, wants, only);
-        self.builder = builder;
+        self.builder = Some(builder);
         self.spare.push(values);
         result
     }

@@ -381,14 +381,10 @@ fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar, as_lines: bool) -
 fn merge_results(mut results: Vec<UnitResult>, out: &mut Collected) {
     results.sort_by(|a, b| (&a.file, a.first_chunk).cmp(&(&b.file, b.first_chunk)));
     let mut per_file: Vec<(Arc<str>, Vec<ChunkSummary>)> = Vec::new();
+    let mut lines = Vec::new();
     for r in results {
         out.events.extend(r.events);
-        let buf = out.json.len();
-        out.lines.extend(r.lines.lines.into_iter().map(|mut l| {
-            l.buf = buf;
-            l
-        }));
-        out.json.push(r.lines.buf);
+        lines.push((Arc::clone(&r.file), r.lines));
         out.issues.extend(r.issues);
         out.tally.merge(r.tally);
         out.rendered += r.rendered;
@@ -397,6 +393,7 @@ fn merge_results(mut results: Vec<UnitResult>, out: &mut Collected) {
             _ => per_file.push((r.file, r.chunks)),
         }
     }
+    (out.lines, out.json) = crate::report::events::merge_lines(lines);
     for (file, chunks) in per_file {
         if !chunks.is_empty() {
             out.issues

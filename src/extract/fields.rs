@@ -35,6 +35,8 @@ impl Fields<'_> {
     /// Text of a field; `None` when absent, empty, or the `-` placeholder. The value is moved
     /// out of the record (each field is read once), which saves a copy per field.
     pub fn text(&mut self, name: &str) -> Option<String> {
+        #[cfg(test)]
+        ASKED.with(|a| a.borrow_mut().push(name.to_string()));
         let n = self.rec.data.len();
         let at = (0..n)
             .map(|i| (self.cursor + i) % n)
@@ -102,6 +104,12 @@ impl Fields<'_> {
             None => Some(u),
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Every name [`Fields::text`] was asked for on this thread, for tests of the readers.
+    pub static ASKED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Decimal or `0x` hex, as Windows writes numbers.

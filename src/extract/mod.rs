@@ -227,6 +227,16 @@ impl RecordSink for Extractor<'_> {
             .is_some_and(|k| self.filter.kinds.is_empty() || self.filter.kinds.contains(&k))
     }
 
+    /// Process records are read by name: fields nobody reads (Sysmon's `RuleName`,
+    /// `Description`, `LogonGuid`, ...) need not be rendered.
+    fn fields(
+        &self,
+        provider: Option<&str>,
+        event_id: Option<u32>,
+    ) -> Option<crate::ingest::binxml::FieldNames> {
+        process::fields(provider?, event_id?)
+    }
+
     fn record(&mut self, mut rec: RawRecord, offset: u64) {
         self.tally.records += 1;
         if !is_candidate(rec.provider_name.as_deref(), rec.event_id) {

@@ -12,8 +12,11 @@
 //! this module does not understand is a [`Unsupported`] answer, and the caller falls back to
 //! the evtx crate's renderer, so an odd record is slower, never lost.
 
+mod system;
+
 use super::raw::RawRecord;
 use chrono::{DateTime, Utc};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -116,7 +119,19 @@ struct Template {
     /// under `System` that nothing reads (`Level`, `Task`, `Keywords`, `Execution`, ...), with
     /// where the element ends and the substitutions inside it. Empty when there is none.
     skips: Vec<Option<Skip>>,
+    /// For a [`Template::data_list`]: which of its entries a sink reads, per list of names it
+    /// asked for (see [`ChunkDecoder::record_only`]), worked out at the first record.
+    masks: RefCell<Vec<(FieldNames, Rc<[bool]>)>>,
+    /// For evaluation as a record's outer template: `System` read without the element walk,
+    /// when its shape allows (see [`system::Plan`]).
+    system: Option<system::Plan>,
 }
+
+/// The data fields a sink reads from a record; the others need not be rendered.
+pub type FieldNames = &'static [&'static str];
+
+/// For a provider name and event id, the data fields the caller reads (`None`: all).
+pub type OnlyFields<'f> = dyn Fn(Option<&str>, Option<u32>) -> Option<FieldNames> + 'f;
 
 /// An element of the outer template whose evaluation has no effect on the record (see
 /// [`Template::skips`]), unless one of its substitutions is a nested fragment.
@@ -131,11 +146,29 @@ impl Template {
     fn new(ops: Vec<Op>) -> Template {
         let data_list = data_list(&ops);
         let skips = skips(&ops);
+        let system = system::Plan::new(&ops, &skips);
         Template {
             ops,
             data_list,
             skips,
+            masks: RefCell::new(Vec::new()),
+            system,
         }
+    }
+
+    /// Per entry of the data list, whether its name is in `only`.
+    fn mask(&self, only: FieldNames) -> Rc<[bool]> {
+        let mut masks = self.masks.borrow_mut();
+        if let Some((_, m)) = masks.iter().find(|(o, _)| std::ptr::eq(*o, only)) {
+            return Rc::clone(m);
+        }
+        let list = self.data_list.as_deref().unwrap_or_default();
+        let m: Rc<[bool]> = list
+            .iter()
+            .map(|(name, _, _)| only.contains(&&**name))
+            .collect();
+        masks.push((only, Rc::clone(&m)));
+        m
     }
 }
 
@@ -312,7 +345,8 @@ pub struct ChunkDecoder<'a> {
     data: &'a [u8],
     names: HashMap<u32, Rc<str>>,
     templates: HashMap<u32, Rc<Template>>,
-    builder: Builder,
+    /// Boxed, so taking it out for a record moves a pointer, not the whole builder.
+    builder: Option<Box<Builder>>,
     /// Value arrays kept for reuse: every record has one or two template instances.
     spare: Vec<Vec<Value<'a>>>,
     /// Templates compiled in earlier chunks of the same unit of work.
@@ -411,7 +445,7 @@ impl<'a> ChunkDecoder<'a> {
             data,
             names: HashMap::new(),
             templates: HashMap::new(),
-            builder: Builder::default(),
+            builder: Some(Box::default()),
             spare: Vec::new(),
             shared,
             outside: Vec::new(),
@@ -597,6 +631,20 @@ impl<'a> ChunkDecoder<'a> {
         size: usize,
         wants: &dyn Fn(Option<&str>, Option<u32>) -> bool,
     ) -> Res<Option<RawRecord>> {
+        self.record_only(offset, size, wants, &|_, _| None)
+    }
+
+    /// [`ChunkDecoder::record`], where `only` names, for the provider name and event id, the
+    /// data fields the caller reads (`None`: all). The others are left out of the record when
+    /// its `EventData` is a plain `Data` list; they are still checked, so a value the fast path
+    /// cannot render sends the record to the renderer as before.
+    pub fn record_only(
+        &mut self,
+        offset: usize,
+        size: usize,
+        wants: &dyn Fn(Option<&str>, Option<u32>) -> bool,
+        only: &OnlyFields<'_>,
+    ) -> Res<Option<RawRecord>> {
         let end = offset
             .checked_add(size)
             .filter(|&e| e <= self.data.len())
@@ -605,9 +653,9 @@ impl<'a> ChunkDecoder<'a> {
         let mut cur = Cursor::new(&data[..end], offset);
         let mut values = self.spare.pop().unwrap_or_default();
         let template = self.fragment(&mut cur, &mut values)?;
-        let mut builder = std::mem::take(&mut self.builder);
-        let result = self.evaluate(&template, &values, &mut builder, wants);
-        self.builder = builder;
+        let mut builder = self.builder.take().unwrap_or_default();
+        let result = self.evaluate(&template, &values, &mut builder, wants, only);
+        self.builder = Some(builder);
         self.spare.push(values);
         result
     }
@@ -620,18 +668,32 @@ impl<'a> ChunkDecoder<'a> {
         values: &[Value<'a>],
         builder: &mut Builder,
         wants: &dyn Fn(Option<&str>, Option<u32>) -> bool,
+        only: &OnlyFields<'_>,
     ) -> Res<Option<RawRecord>> {
         builder.reset();
         builder.pause_after_system = true;
         let mut deferred = Vec::new();
-        let paused = eval(template, values, builder, &mut deferred, 0, true)?;
+        let planned = match &template.system {
+            Some(plan) => plan.run(values, builder)?,
+            None => None,
+        };
+        let paused = match planned {
+            Some(next) => Some(next),
+            None => {
+                // No plan, or a nested fragment inside System: the walk does it all.
+                builder.reset();
+                builder.pause_after_system = true;
+                eval(template, values, builder, &mut deferred, 0, true)?
+            }
+        };
         if !wants(builder.provider_name(), builder.rec.event_id) {
             return Ok(None);
         }
         if let Some(next) = paused {
             eval(template, values, builder, &mut deferred, next, true)?;
         }
-        self.expand(builder, deferred, 1)?;
+        let only = only(builder.provider_name(), builder.rec.event_id);
+        self.expand(builder, deferred, 1, only)?;
         Ok(Some(builder.finish()))
     }
 
@@ -651,7 +713,13 @@ impl<'a> ChunkDecoder<'a> {
 
     /// Evaluate nested fragments (usually `EventData`) in the element context where their
     /// substitution stood.
-    fn expand(&mut self, builder: &mut Builder, deferred: Vec<Deferred>, depth: usize) -> Res<()> {
+    fn expand(
+        &mut self,
+        builder: &mut Builder,
+        deferred: Vec<Deferred>,
+        depth: usize,
+        only: Option<FieldNames>,
+    ) -> Res<()> {
         if depth > MAX_NESTING && !deferred.is_empty() {
             return Err(Unsupported("fragments nested too deep"));
         }
@@ -666,7 +734,8 @@ impl<'a> ChunkDecoder<'a> {
             // directly. The element walk below gives the same fields, more slowly.
             let under_event = d.frames.last().map(|f| f.ctx) == Some(Ctx::Event);
             if let (true, Some(list)) = (under_event, &template.data_list) {
-                if builder.data_list(list, &values)? {
+                let mask = only.map(|o| template.mask(o));
+                if builder.data_list(list, mask.as_deref(), &values)? {
                     self.spare.push(values);
                     continue;
                 }
@@ -675,7 +744,7 @@ impl<'a> ChunkDecoder<'a> {
             let mut inner = Vec::new();
             eval(&template, &values, builder, &mut inner, 0, false)?;
             self.spare.push(values);
-            self.expand(builder, inner, depth + 1)?;
+            self.expand(builder, inner, depth + 1, only)?;
             builder.frames = saved;
         }
         Ok(())
@@ -759,6 +828,23 @@ fn render_into(v: &Value<'_>, out: &mut String, scratch: &mut Vec<u8>) -> Res<()
         Value::BinXml(..) | Value::Other => return Err(Unsupported("value type")),
     }
     Ok(())
+}
+
+/// Fail exactly when [`render_into`] would, without rendering.
+fn check_renders(v: &Value<'_>) -> Res<()> {
+    match *v {
+        Value::Guid(g) if g.len() < 16 => Err(Unsupported("bad guid")),
+        Value::FileTime(ft) if filetime(ft).is_none() => Err(Unsupported("filetime out of range")),
+        Value::Sid(b) if !sid_renders(b) => Err(Unsupported("bad sid")),
+        Value::BinXml(..) | Value::Other => Err(Unsupported("value type")),
+        _ => Ok(()),
+    }
+}
+
+/// Whether [`render_sid`] renders `b`: a header of 8 bytes and 4 per sub-authority.
+fn sid_renders(b: &[u8]) -> bool {
+    b.get(1)
+        .is_some_and(|&count| b.len() >= 8 && (b.len() - 8) / 4 >= usize::from(count))
 }
 
 /// About how many bytes a value's text takes, so its `String` is allocated once.
@@ -920,6 +1006,39 @@ struct Builder {
     computer: TextSlot,
     /// Stop evaluating the outer template once `System` closes, so the caller can decide.
     pause_after_system: bool,
+    /// The last text decoded for the provider name, channel and computer: every record has
+    /// them, and they rarely change from one record to the next.
+    provider_memo: Utf16Memo,
+    channel_memo: Utf16Memo,
+    computer_memo: Utf16Memo,
+}
+
+/// The last UTF-16 string decoded at one place, with its text: the same bytes again are not
+/// decoded again.
+#[derive(Default)]
+struct Utf16Memo {
+    raw: Vec<u8>,
+    text: String,
+}
+
+impl Utf16Memo {
+    /// Append the text of `v` to `out`, as [`render_into`] does.
+    fn render_into(&mut self, v: &Value<'_>, out: &mut String, scratch: &mut Vec<u8>) -> Res<()> {
+        let Value::Str(b) = *v else {
+            return render_into(v, out, scratch);
+        };
+        if self.raw == b {
+            out.push_str(&self.text);
+            return Ok(());
+        }
+        let start = out.len();
+        utf16_into(b, out, scratch);
+        self.raw.clear();
+        self.raw.extend_from_slice(b);
+        self.text.clear();
+        self.text.push_str(out.get(start..).unwrap_or_default());
+        Ok(())
+    }
 }
 
 /// A reusable text buffer that remembers whether it was set for the current record.
@@ -1001,11 +1120,25 @@ impl Builder {
             return Ok(());
         };
         f.had_content = true;
+        let ctx = f.ctx;
+        self.content_value(ctx, v)
+    }
+
+    /// A value in the content of an element of context `ctx`.
+    fn content_value(&mut self, ctx: Ctx, v: &Value<'_>) -> Res<()> {
         // Numbers in System are taken as numbers, not rendered and parsed back.
-        match (f.ctx, *v) {
+        match (ctx, *v) {
             (Ctx::EventId, Value::Unsigned(n)) => self.rec.event_id = u32::try_from(n).ok(),
             (Ctx::Version, Value::Unsigned(n)) => self.rec.version = u8::try_from(n).ok(),
             (Ctx::RecordId, Value::Unsigned(n)) => self.rec.record_id = Some(n),
+            (Ctx::Channel, _) => {
+                let memo = &mut self.channel_memo;
+                memo.render_into(v, &mut self.text, &mut self.scratch)?
+            }
+            (Ctx::Computer, _) => {
+                let memo = &mut self.computer_memo;
+                memo.render_into(v, &mut self.text, &mut self.scratch)?
+            }
             (ctx, _) if ctx.captures() => render_into(v, &mut self.text, &mut self.scratch)?,
             _ => {}
         }
@@ -1013,10 +1146,16 @@ impl Builder {
     }
 
     fn attribute(&mut self, attr: Known, v: &Value<'_>) -> Res<()> {
-        match (self.ctx(), attr) {
+        self.attribute_at(self.ctx(), attr, v)
+    }
+
+    /// An attribute value of an element of context `ctx`.
+    fn attribute_at(&mut self, ctx: Ctx, attr: Known, v: &Value<'_>) -> Res<()> {
+        match (ctx, attr) {
             (Ctx::Provider, Known::NameAttr) => {
                 self.provider.clear();
-                render_into(v, &mut self.provider.text, &mut self.scratch)?;
+                let memo = &mut self.provider_memo;
+                memo.render_into(v, &mut self.provider.text, &mut self.scratch)?;
                 self.provider.set = true;
             }
             (Ctx::Provider, Known::GuidAttr) => match *v {
@@ -1045,21 +1184,7 @@ impl Builder {
         if !f.ctx.captures() {
             return;
         }
-        match f.ctx {
-            // Text only when the value was not a number already taken as one.
-            Ctx::EventId if !self.text.is_empty() => {
-                self.rec.event_id = self.text.trim().parse().ok()
-            }
-            Ctx::Version if !self.text.is_empty() => {
-                self.rec.version = self.text.trim().parse().ok()
-            }
-            Ctx::RecordId if !self.text.is_empty() => {
-                self.rec.record_id = self.text.trim().parse().ok()
-            }
-            Ctx::Channel => self.channel.set(&self.text),
-            Ctx::Computer => self.computer.set(&self.text),
-            _ => {}
-        }
+        self.close_captured(f.ctx);
         if !matches!(f.ctx, Ctx::Data | Ctx::UserDataInner) {
             return;
         }
@@ -1077,10 +1202,37 @@ impl Builder {
         }
     }
 
+    /// Take the text gathered for a System element of context `ctx` as it closes.
+    fn close_captured(&mut self, ctx: Ctx) {
+        match ctx {
+            // Text only when the value was not a number already taken as one.
+            Ctx::EventId if !self.text.is_empty() => {
+                self.rec.event_id = self.text.trim().parse().ok()
+            }
+            Ctx::Version if !self.text.is_empty() => {
+                self.rec.version = self.text.trim().parse().ok()
+            }
+            Ctx::RecordId if !self.text.is_empty() => {
+                self.rec.record_id = self.text.trim().parse().ok()
+            }
+            Ctx::Channel => self.channel.set(&self.text),
+            Ctx::Computer => self.computer.set(&self.text),
+            _ => {}
+        }
+    }
+
     /// Add the fields of a [`Template::data_list`] as the element walk would: an empty
     /// optional value removes its `Data`; every other value is rendered. `false`, with nothing
     /// added, when a value is a nested fragment (left to the walk).
-    fn data_list(&mut self, list: &[(Rc<str>, u16, bool)], values: &[Value<'_>]) -> Res<bool> {
+    ///
+    /// With a `mask`, only the entries it marks are added; the others are only checked to be
+    /// renderable, so the record fails (and goes to the renderer) exactly when it would have.
+    fn data_list(
+        &mut self,
+        list: &[(Rc<str>, u16, bool)],
+        mask: Option<&[bool]>,
+        values: &[Value<'_>],
+    ) -> Res<bool> {
         let value = |i: u16| values.get(usize::from(i)).copied().unwrap_or(Value::Null);
         if list
             .iter()
@@ -1091,9 +1243,13 @@ impl Builder {
         // Sized to the list: a block the allocator's per-thread cache can hand back for the
         // next record (a larger one took its slow path every record).
         self.rec.data.reserve(list.len());
-        for (name, i, optional) in list {
+        for (at, (name, i, optional)) in list.iter().enumerate() {
             let v = value(*i);
             if *optional && is_empty(&v) {
+                continue;
+            }
+            if mask.is_some_and(|m| m.get(at) != Some(&true)) {
+                check_renders(&v)?;
                 continue;
             }
             let mut text = String::with_capacity(text_len_hint(&v));
@@ -1201,7 +1357,12 @@ fn eval<'a>(
 }
 
 fn literal_attribute(b: &mut Builder, attr: Known, text: &Rc<str>) {
-    match (b.ctx(), attr) {
+    literal_attribute_at(b, b.ctx(), attr, text);
+}
+
+/// A literal attribute value of an element of context `ctx`.
+fn literal_attribute_at(b: &mut Builder, ctx: Ctx, attr: Known, text: &Rc<str>) {
+    match (ctx, attr) {
         (Ctx::Data, Known::NameAttr) => b.data_name = Some(Rc::clone(text)),
         (Ctx::Provider, Known::NameAttr) => b.provider.set(text),
         (Ctx::Provider, Known::GuidAttr) => b.rec.provider_guid = super::raw::normalize_guid(text),
@@ -1253,6 +1414,35 @@ mod tests {
         // An odd trailing byte and a lone surrogate neither panic nor vanish silently.
         assert_eq!(utf16(&[b'a', 0, b'b']), "a");
         assert_eq!(utf16(&[0x00, 0xd8, b'a', 0]), "\u{fffd}a");
+    }
+
+    #[test]
+    fn values_left_out_fail_exactly_when_rendering_would() {
+        let sids: [&[u8]; 6] = [
+            &[],
+            &[1],
+            &[1, 1, 0, 0, 0, 0, 0],
+            &[1, 1, 0, 0, 0, 0, 0, 5],
+            &[1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0],
+            &[1, 2, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0, 1, 2, 3],
+        ];
+        let mut values: Vec<Value<'_>> = sids.iter().map(|s| Value::Sid(s)).collect();
+        values.extend([
+            Value::Null,
+            Value::Str(&[b'a', 0, 0xff]),
+            Value::Guid(&[0; 16]),
+            Value::Guid(&[0; 15]),
+            Value::FileTime(0),
+            Value::FileTime(u64::MAX),
+            Value::Bool(7),
+            Value::Hex64(u64::MAX),
+            Value::BinXml(&[1], 0),
+            Value::Other,
+        ]);
+        for v in values {
+            let rendered = render_into(&v, &mut String::new(), &mut Vec::new());
+            assert_eq!(check_renders(&v), rendered.map(|_| ()), "{v:?}");
+        }
     }
 
     #[test]

@@ -214,7 +214,8 @@ fn read_one_chunk(
         let start = span.offset as usize + RECORD_HEADER;
         let len = (span.size as usize).saturating_sub(RECORD_HEADER + 4);
         let wants = |p: Option<&str>, id: Option<u32>| sink.wants(p, id);
-        match decoder.record(start, len, &wants) {
+        let only = |p: Option<&str>, id: Option<u32>| sink.fields(p, id);
+        match decoder.record_only(start, len, &wants, &only) {
             Ok(Some(raw)) => sink.record(raw, at),
             Ok(None) => sink.skipped(),
             Err(why) => fallback.push((span.record_id, at, why.0)),

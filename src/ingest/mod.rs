@@ -29,6 +29,16 @@ pub trait RecordSink {
     fn wants(&self, _provider_name: Option<&str>, _event_id: Option<u32>) -> bool {
         true
     }
+    /// The data fields the sink reads from a record of this provider and event id, when it
+    /// reads only some (`None`: all, or not known). A reader may leave the others out of the
+    /// record it delivers; readers that cannot tell before decoding deliver them all.
+    fn fields(
+        &self,
+        _provider_name: Option<&str>,
+        _event_id: Option<u32>,
+    ) -> Option<binxml::FieldNames> {
+        None
+    }
     /// A decoded record. `offset` is the record's byte offset in the file (EVTX, XML) or its
     /// 1-based line number (JSON lines).
     fn record(&mut self, record: RawRecord, offset: u64);

@@ -7,72 +7,43 @@ use super::sanitize::for_terminal;
 use crate::model::{Body, Event, Marker};
 use crate::time::format_rfc3339_ms;
 use chrono::{DateTime, Utc};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{self, Write};
-use std::ops::Range;
 use std::sync::Arc;
 
-/// Where one event's JSON line is, with the key it sorts by.
+/// Where one event's JSON line is, with the key it sorts by: 56 bytes per kept event.
 ///
 /// The worker that built the event writes it at once into its unit's buffer (see
 /// [`JsonLines`]) and keeps only this: the events of a large log take less memory while they
-/// wait for the sort, and serialising runs on all threads.
-#[derive(Debug)]
+/// wait for the sort, and serialising runs on all threads. Host and file are numbers: within a
+/// unit, the index of the host in the unit's list; once the units are merged (see
+/// [`merge_lines`]), the ranks of host and file name among all the names, so comparing them
+/// orders lines as comparing the names would.
+#[derive(Debug, Clone, Copy)]
 pub struct JsonLine {
-    /// The event's (host, time, record id, file, offset): the order of [`Event::sort_key`].
-    pub key: (Arc<str>, DateTime<Utc>, u64, Arc<str>, u64),
-    /// Which buffer holds the line, once the units' buffers are merged (see [`JsonLines`]).
-    pub buf: usize,
-    /// The line's bytes (with its newline) in that buffer.
-    pub span: Range<usize>,
-    /// The ranks of the host and file names among all lines' (see [`sort_lines`]).
-    ranks: (u32, u32),
+    time: DateTime<Utc>,
+    record_id: u64,
+    offset: u64,
+    host: u32,
+    file: u32,
+    /// Which buffer holds the line, once the units' buffers are merged.
+    buf: u32,
+    /// The line's bytes (with its newline) in that buffer: `start..start + len`.
+    len: u32,
+    start: u64,
 }
 
-/// Sort lines by their key. Host and file names are first replaced by their rank among the
-/// distinct names, so the sort compares numbers, not strings; ranks follow the names' order, so
-/// the result is the same.
+impl JsonLine {
+    /// The order of [`Event::sort_key`]: (host, time, record id, file, offset).
+    fn sort_key(&self) -> (u32, DateTime<Utc>, u64, u32, u64) {
+        (self.host, self.time, self.record_id, self.file, self.offset)
+    }
+}
+
+/// Sort merged lines (see [`merge_lines`]) by their key.
 pub fn sort_lines(lines: &mut [JsonLine]) {
     use rayon::slice::ParallelSliceMut;
-    fn ranks<'a>(names: impl Iterator<Item = &'a Arc<str>>) -> HashMap<Arc<str>, u32> {
-        let mut distinct: HashMap<Arc<str>, u32> = HashMap::new();
-        let mut last: Option<&Arc<str>> = None;
-        for n in names {
-            // Lines of one unit share their file's and hosts' names: no hashing for a repeat.
-            if last.is_some_and(|l| Arc::ptr_eq(l, n)) {
-                continue;
-            }
-            last = Some(n);
-            if !distinct.contains_key(&**n) {
-                distinct.insert(Arc::clone(n), 0);
-            }
-        }
-        let mut sorted: Vec<Arc<str>> = distinct.keys().cloned().collect();
-        sorted.sort_unstable();
-        for (rank, n) in sorted.iter().enumerate() {
-            if let Some(r) = distinct.get_mut(n) {
-                *r = u32::try_from(rank).unwrap_or(u32::MAX);
-            }
-        }
-        distinct
-    }
-    let hosts = ranks(lines.iter().map(|l| &l.key.0));
-    let files = ranks(lines.iter().map(|l| &l.key.3));
-    type Ranked = (Arc<str>, Arc<str>, (u32, u32));
-    let mut last: Option<Ranked> = None;
-    for l in lines.iter_mut() {
-        let ranks = match &last {
-            Some((h, f, r)) if Arc::ptr_eq(h, &l.key.0) && Arc::ptr_eq(f, &l.key.3) => *r,
-            _ => {
-                let host = hosts.get(&l.key.0).copied().unwrap_or_default();
-                let file = files.get(&l.key.3).copied().unwrap_or_default();
-                last = Some((Arc::clone(&l.key.0), Arc::clone(&l.key.3), (host, file)));
-                (host, file)
-            }
-        };
-        l.ranks = ranks;
-    }
-    lines.par_sort_unstable_by_key(|l| (l.ranks.0, l.key.1, l.key.2, l.ranks.1, l.key.4));
+    lines.par_sort_unstable_by_key(JsonLine::sort_key);
 }
 
 /// The JSON lines of a unit of work: one buffer for all their text, and each line's key.
@@ -80,8 +51,9 @@ pub fn sort_lines(lines: &mut [JsonLine]) {
 pub struct JsonLines {
     pub buf: Vec<u8>,
     pub lines: Vec<JsonLine>,
-    /// Host names seen, shared by the keys: a log repeats a few host names many times.
-    hosts: HashSet<Arc<str>>,
+    /// Host names seen, in order of first sight; lines name them by index.
+    hosts: Vec<Box<str>>,
+    host_index: HashMap<Box<str>, u32>,
 }
 
 impl JsonLines {
@@ -90,27 +62,88 @@ impl JsonLines {
         let start = self.buf.len();
         json::write_event(&mut self.buf, e);
         self.buf.push(b'\n');
-        let host = match self.hosts.get(e.host.as_str()) {
-            Some(h) => Arc::clone(h),
-            None => {
-                let h: Arc<str> = Arc::from(e.host.as_str());
-                self.hosts.insert(Arc::clone(&h));
-                h
-            }
-        };
+        let host = self.host(&e.host);
+        // A line longer than 4 GiB cannot be built from one record (a record is at most a
+        // 64 KiB chunk or a 16 MiB export event); saturating keeps this total anyway.
+        let len = u32::try_from(self.buf.len() - start).unwrap_or(u32::MAX);
         self.lines.push(JsonLine {
-            key: (host, e.time, e.record_id, Arc::clone(&e.file), e.offset),
+            time: e.time,
+            record_id: e.record_id,
+            offset: e.offset,
+            host,
+            file: 0,
             buf: 0,
-            span: start..self.buf.len(),
-            ranks: (0, 0),
+            len,
+            start: start as u64,
         });
     }
+
+    /// The index of `host` in this unit's list. A log repeats one host for long runs of
+    /// records: the last line's host is checked before hashing.
+    fn host(&mut self, host: &str) -> u32 {
+        if let Some(last) = self.lines.last() {
+            let i = last.host;
+            if self.hosts.get(i as usize).is_some_and(|h| **h == *host) {
+                return i;
+            }
+        }
+        if let Some(&i) = self.host_index.get(host) {
+            return i;
+        }
+        let i = u32::try_from(self.hosts.len()).unwrap_or(u32::MAX);
+        self.hosts.push(host.into());
+        self.host_index.insert(host.into(), i);
+        i
+    }
+}
+
+/// Merge the lines of units read from files named `file`, in the given order, into one list
+/// whose host and file numbers are ranks among all the names, and the units' buffers.
+pub fn merge_lines(units: Vec<(Arc<str>, JsonLines)>) -> (Vec<JsonLine>, Vec<Vec<u8>>) {
+    fn ranks<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, u32> {
+        let mut sorted: Vec<&str> = names.collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        sorted
+            .into_iter()
+            .enumerate()
+            .map(|(rank, n)| (n, u32::try_from(rank).unwrap_or(u32::MAX)))
+            .collect()
+    }
+    let hosts = ranks(units.iter().flat_map(|(_, u)| u.hosts.iter().map(|h| &**h)));
+    let files = ranks(units.iter().map(|(f, _)| &**f));
+    let total = units.iter().map(|(_, u)| u.lines.len()).sum();
+    let mut lines = Vec::with_capacity(total);
+    let mut bufs = Vec::with_capacity(units.len());
+    for (file, unit) in &units {
+        let buf = u32::try_from(bufs.len()).unwrap_or(u32::MAX);
+        let file = files.get(&**file).copied().unwrap_or_default();
+        let host_rank: Vec<u32> = unit
+            .hosts
+            .iter()
+            .map(|h| hosts.get(&**h).copied().unwrap_or_default())
+            .collect();
+        lines.extend(unit.lines.iter().map(|l| JsonLine {
+            host: host_rank.get(l.host as usize).copied().unwrap_or_default(),
+            file,
+            buf,
+            ..*l
+        }));
+        bufs.push(Vec::new());
+    }
+    for ((_, unit), slot) in units.into_iter().zip(bufs.iter_mut()) {
+        *slot = unit.buf;
+    }
+    (lines, bufs)
 }
 
 /// Write JSON lines in the order given; `bufs` are the buffers their `buf` fields name.
 pub fn write_json_lines(w: &mut dyn Write, bufs: &[Vec<u8>], lines: &[JsonLine]) -> io::Result<()> {
     for l in lines {
-        let text = bufs.get(l.buf).and_then(|b| b.get(l.span.clone()));
+        let text = bufs.get(l.buf as usize).and_then(|b| {
+            let start = usize::try_from(l.start).ok()?;
+            b.get(start..start.checked_add(l.len as usize)?)
+        });
         w.write_all(text.unwrap_or_default())?;
     }
     Ok(())

@@ -192,29 +192,27 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let mut start = 0;
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
+    while let Some(&first) = bytes.get(i) {
         // Eight bytes at a time: past them when there is nothing to escape, else straight to
-        // the first byte that needs it (Windows paths have a backslash every few bytes).
+        // the first byte that needs it (Windows paths have a backslash every few bytes). The
+        // lowest bit of the mask is exact, so that byte is escaped without a second look.
         if let Some(w) = bytes.get(i..i + 8) {
-            let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-            let m = escape_mask(w);
+            let m = escape_mask(u64::from_le_bytes([
+                w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+            ]));
             if m == 0 {
                 i += 8;
                 continue;
             }
-            let skip = (m.trailing_zeros() / 8) as usize;
-            if skip > 0 {
-                i += skip;
-                continue;
-            }
-        }
-        i += 1;
-        if b >= 0x20 && b != b'"' && b != b'\\' {
+            i += (m.trailing_zeros() / 8) as usize;
+        } else if first >= 0x20 && first != b'"' && first != b'\\' {
+            i += 1;
             continue;
         }
-        let i = i - 1;
+        let Some(&b) = bytes.get(i) else { break };
         out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
-        start = i + 1;
+        i += 1;
+        start = i;
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),

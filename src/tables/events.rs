@@ -91,8 +91,8 @@ impl Rows {
             Source::Security => "security",
             Source::System => "system",
         });
-        self.channel.push(e.channel.clone());
-        self.provider.push(e.provider.clone());
+        self.channel.push(e.channel.to_string());
+        self.provider.push(e.provider.to_string());
         self.event_id.push(e.event_id);
         self.version.push(e.version.map(u32::from));
         self.record_id.push(e.record_id);

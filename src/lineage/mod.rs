@@ -12,6 +12,10 @@
 //!    cycle are cut and say so.
 //!
 //! The result is plain data ([`History`]): `report` and `tables` only read it.
+//!
+//! Built for 10^7 events (`docs/lineage.md`, "Scale"): one `scan` of the input, small keys
+//! sorted instead of events (`order`), GUIDs as numbers ([`guid`]), PID chains (`pids`), and
+//! each host's events consumed in place so that the input shrinks as the result grows.
 
 pub mod boots;
 pub mod forest;

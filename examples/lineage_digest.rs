@@ -240,22 +240,7 @@ const GUIDS: [&str; 9] = [
     "not-a-guid",
 ];
 const PIDS: [u64; 7] = [0, 4, 8, 12, 1234, 0xffff_fffc, u64::MAX];
-const MARKERS: [MarkerKind; 14] = [
-    MarkerKind::OsStarted,
-    MarkerKind::OsShutdown,
-    MarkerKind::LogStarted,
-    MarkerKind::LogStopped,
-    MarkerKind::UnexpectedShutdown,
-    MarkerKind::BootBanner,
-    MarkerKind::Uptime,
-    MarkerKind::DirtyReboot,
-    MarkerKind::ShutdownRequested,
-    MarkerKind::TimeChanged,
-    MarkerKind::LoggingShutdown,
-    MarkerKind::LogCleared,
-    MarkerKind::SysmonState,
-    MarkerKind::SysmonConfig,
-];
+const MARKERS: [MarkerKind; 14] = MarkerKind::ALL;
 
 fn hostile(out: &mut impl Write) -> anyhow::Result<()> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);

@@ -183,6 +183,26 @@ pub enum MarkerKind {
     SysmonConfig,
 }
 
+impl MarkerKind {
+    /// Every kind, in declaration order (for tests, fuzzing and generators).
+    pub const ALL: [MarkerKind; 14] = [
+        MarkerKind::OsStarted,
+        MarkerKind::OsShutdown,
+        MarkerKind::LogStarted,
+        MarkerKind::LogStopped,
+        MarkerKind::UnexpectedShutdown,
+        MarkerKind::BootBanner,
+        MarkerKind::Uptime,
+        MarkerKind::DirtyReboot,
+        MarkerKind::ShutdownRequested,
+        MarkerKind::TimeChanged,
+        MarkerKind::LoggingShutdown,
+        MarkerKind::LogCleared,
+        MarkerKind::SysmonState,
+        MarkerKind::SysmonConfig,
+    ];
+}
+
 /// A marker event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Marker {

@@ -32,22 +32,7 @@ const IMAGES: [&str; 12] = [
     "\\",
 ];
 const PIDS: [u64; 6] = [0, 4, 8, 1234, 0xffff_fffc, u64::MAX];
-const MARKERS: [MarkerKind; 14] = [
-    MarkerKind::OsStarted,
-    MarkerKind::OsShutdown,
-    MarkerKind::LogStarted,
-    MarkerKind::LogStopped,
-    MarkerKind::UnexpectedShutdown,
-    MarkerKind::BootBanner,
-    MarkerKind::Uptime,
-    MarkerKind::DirtyReboot,
-    MarkerKind::ShutdownRequested,
-    MarkerKind::TimeChanged,
-    MarkerKind::LoggingShutdown,
-    MarkerKind::LogCleared,
-    MarkerKind::SysmonState,
-    MarkerKind::SysmonConfig,
-];
+const MARKERS: [MarkerKind; 14] = MarkerKind::ALL;
 
 /// A GUID from a small pool: Sysmon-shaped ones (whose middle fields carry a start time),
 /// the null GUID, and text that is no GUID at all.

@@ -342,25 +342,7 @@ mod tests {
         e.source = Source::Security;
         same_as_serde(&e);
         same_as_serde(&base(Body::Exit(ProcessExit::default())));
-        for (i, kind) in [
-            MarkerKind::OsStarted,
-            MarkerKind::OsShutdown,
-            MarkerKind::LogStarted,
-            MarkerKind::LogStopped,
-            MarkerKind::UnexpectedShutdown,
-            MarkerKind::BootBanner,
-            MarkerKind::Uptime,
-            MarkerKind::DirtyReboot,
-            MarkerKind::ShutdownRequested,
-            MarkerKind::TimeChanged,
-            MarkerKind::LoggingShutdown,
-            MarkerKind::LogCleared,
-            MarkerKind::SysmonState,
-            MarkerKind::SysmonConfig,
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (i, kind) in MarkerKind::ALL.into_iter().enumerate() {
             let some = i % 2 == 0;
             let mut e = base(Body::Marker(Marker {
                 marker: kind,

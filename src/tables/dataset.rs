@@ -19,7 +19,6 @@
 //! The dataset is written into a temporary folder beside `DIR` and renamed into place when
 //! complete, so a crashed or interrupted export never leaves a folder that looks finished.
 
-use super::to_io;
 use crate::cli::TableFormat;
 use polars::prelude::*;
 use std::fs;
@@ -290,17 +289,6 @@ pub fn scan(dir: &Path, table: &str, empty: DataFrame) -> Result<LazyFrame, Data
     // One scan over every file (not a union of scans): polars then plans it as one source,
     // which keeps `COUNT(*)` on its fast path.
     Ok(LazyFrame::scan_parquet_files(paths.into(), args)?)
-}
-
-/// Used by the error conversion in [`super::to_io`] callers.
-impl From<DatasetError> for io::Error {
-    fn from(e: DatasetError) -> io::Error {
-        match e {
-            DatasetError::Io { source, .. } => source,
-            DatasetError::Polars(p) => to_io(p),
-            other => io::Error::other(other.to_string()),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -107,17 +107,17 @@ fn textual(df: &DataFrame, target: Target) -> PolarsResult<DataFrame> {
 
 /// Timestamps of any unit as RFC 3339 UTC text with milliseconds.
 fn datetime_text(v: &Int64Chunked, unit: TimeUnit) -> Vec<Option<String>> {
-    v.iter()
-        .map(|t| {
-            let t = t?;
-            let dt = match unit {
-                TimeUnit::Milliseconds => DateTime::from_timestamp_millis(t),
-                TimeUnit::Microseconds => DateTime::from_timestamp_micros(t),
-                TimeUnit::Nanoseconds => Some(DateTime::from_timestamp_nanos(t)),
-            }?;
-            Some(crate::time::format_rfc3339_ms(&dt))
-        })
-        .collect()
+    v.iter().map(|t| datetime_string(t?, unit)).collect()
+}
+
+/// One timestamp of `unit` as RFC 3339 UTC text with milliseconds.
+fn datetime_string(t: i64, unit: TimeUnit) -> Option<String> {
+    let dt = match unit {
+        TimeUnit::Milliseconds => DateTime::from_timestamp_millis(t),
+        TimeUnit::Microseconds => DateTime::from_timestamp_micros(t),
+        TimeUnit::Nanoseconds => Some(DateTime::from_timestamp_nanos(t)),
+    }?;
+    Some(crate::time::format_rfc3339_ms(&dt))
 }
 
 /// One cell as plain text (before terminal escaping): times in RFC 3339, lists joined by `;`.
@@ -127,11 +127,7 @@ fn cell_text(v: &AnyValue) -> String {
         AnyValue::String(s) => (*s).to_string(),
         AnyValue::StringOwned(s) => s.to_string(),
         AnyValue::Datetime(t, unit, _) | AnyValue::DatetimeOwned(t, unit, _) => {
-            let one = Int64Chunked::from_slice("".into(), &[*t]);
-            datetime_text(&one, *unit)
-                .pop()
-                .flatten()
-                .unwrap_or_default()
+            datetime_string(*t, *unit).unwrap_or_default()
         }
         AnyValue::List(s) => (0..s.len())
             .map(|i| s.get(i).map(|x| cell_text(&x)).unwrap_or_default())

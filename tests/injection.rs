@@ -148,6 +148,20 @@ fn tree_of(root: &Path) -> BTreeSet<String> {
 }
 
 /// A minimal RFC 4180 reader: records of fields, quoted fields may hold CR, LF and `""`.
+/// Every record of a parsed CSV has the header's width (no CR/LF split one) and no cell
+/// would run as a spreadsheet formula.
+fn assert_csv_safe(rows: &[Vec<String>]) {
+    for row in &rows[1..] {
+        assert_eq!(row.len(), rows[0].len(), "a CR/LF split a record: {row:?}");
+        for cell in row {
+            assert!(
+                !lineage::report::csv::starts_like_formula(cell),
+                "live formula cell {cell:?}"
+            );
+        }
+    }
+}
+
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
     let (mut quoted, mut chars) = (false, text.chars().peekable());
@@ -428,15 +442,7 @@ mod tables {
         let (_, out, _) = lineage_in(&w.cwd, &["query", "logs", "--sql", sql, "-f", "csv", "-q"]);
         let rows = parse_csv(&out);
         assert!(rows.len() > STRINGS.len(), "{}", rows.len());
-        for row in &rows[1..] {
-            assert_eq!(row.len(), rows[0].len(), "a CR/LF split a record: {row:?}");
-            for cell in row {
-                assert!(
-                    !lineage::report::csv::starts_like_formula(cell),
-                    "live formula cell {cell:?}"
-                );
-            }
-        }
+        assert_csv_safe(&rows);
         let (code, _, err) = lineage_in(&w.cwd, &["export", "logs", "-o", "ds", "-q"]);
         assert_eq!(code, Some(3), "{err}");
         let root = w.cwd.join("ds");
@@ -498,16 +504,7 @@ mod tables {
         assert_eq!(code, Some(3), "{stderr}");
         assert_terminal_safe("processes stderr", &stderr);
         let rows = parse_csv(&std::fs::read_to_string(w.cwd.join("p.csv")).unwrap());
-        let header = &rows[0];
-        for row in &rows[1..] {
-            assert_eq!(row.len(), header.len(), "a CR/LF split a record: {row:?}");
-            for cell in row {
-                assert!(
-                    !lineage::report::csv::starts_like_formula(cell),
-                    "live formula cell {cell:?}"
-                );
-            }
-        }
+        assert_csv_safe(&rows);
         let (_, _, _) = lineage_in(
             &w.cwd,
             &["processes", "logs", "-o", "raw.csv", "--csv-raw", "-q"],

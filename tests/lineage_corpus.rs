@@ -3,26 +3,11 @@
 
 mod support;
 
-use lineage::app::{collect, ReadConfig};
-use lineage::extract::Filter;
 use lineage::lineage::{build, BootBasis, History, HostHistory, Origin};
 use std::path::{Path, PathBuf};
 
 fn history(paths: &[PathBuf]) -> History {
-    let cfg = ReadConfig {
-        paths: paths.to_vec(),
-        threads: 2,
-        follow_links: false,
-        progress: false,
-        summary: false,
-        filter: Filter::default(),
-        issues: None,
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
-    let c = collect(&cfg, false, &pool).expect("read");
+    let c = support::collect_events(paths, 2);
     build(c.events)
 }
 

@@ -16,10 +16,8 @@
 
 mod support;
 
-use lineage::app::{collect, ReadConfig};
 use lineage::baseline::rules::{Baseline, Severity};
 use lineage::baseline::{scan, Finding};
-use lineage::extract::Filter;
 use lineage_testkit::scenario::Written;
 use lineage_testkit::Scenario;
 use std::collections::BTreeSet;
@@ -47,20 +45,7 @@ use Expect::{Hit, Miss};
 
 /// Reads a folder of logs the way `lineage scan` does.
 fn scan_dir(dir: &Path) -> Vec<Finding> {
-    let cfg = ReadConfig {
-        paths: vec![dir.to_path_buf()],
-        threads: 1,
-        follow_links: false,
-        progress: false,
-        summary: false,
-        filter: Filter::default(),
-        issues: None,
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    let c = collect(&cfg, false, &pool).expect("read the crafted logs");
+    let c = support::collect_events(&[dir.to_path_buf()], 1);
     let history = lineage::lineage::build(c.events);
     scan(&history, &Baseline::defaults().expect("default rules"))
 }

@@ -5,27 +5,12 @@
 
 mod support;
 
-use lineage::app::{collect, ReadConfig};
 use lineage::baseline::rules::{Baseline, Severity};
 use lineage::baseline::{scan, Finding};
-use lineage::extract::Filter;
 use std::path::{Path, PathBuf};
 
 fn findings(paths: &[PathBuf]) -> Vec<Finding> {
-    let cfg = ReadConfig {
-        paths: paths.to_vec(),
-        threads: 2,
-        follow_links: false,
-        progress: false,
-        summary: false,
-        filter: Filter::default(),
-        issues: None,
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
-    let c = collect(&cfg, false, &pool).expect("read");
+    let c = support::collect_events(paths, 2);
     scan(
         &lineage::lineage::build(c.events),
         &Baseline::defaults().unwrap(),

@@ -26,6 +26,25 @@ pub fn corpus() -> Option<PathBuf> {
     }
 }
 
+/// Reads logs the way the commands do (library call, no progress, no summary), with `threads`
+/// workers. Panics on a usage or IO error: the tests only pass paths they made or checked.
+pub fn collect_events(paths: &[PathBuf], threads: usize) -> lineage::app::Collected {
+    let cfg = lineage::app::ReadConfig {
+        paths: paths.to_vec(),
+        threads,
+        follow_links: false,
+        progress: false,
+        summary: false,
+        filter: lineage::extract::Filter::default(),
+        issues: None,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool");
+    lineage::app::collect(&cfg, false, &pool).expect("read the logs")
+}
+
 pub fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("run lineage")
 }

@@ -74,6 +74,13 @@ pub fn write_event(out: &mut Vec<u8>, e: &Event) {
             o.opt_num("uptime_seconds", m.uptime_seconds);
             o.opt_str("detail", &m.detail);
         }
+        Body::Sighting(s) => {
+            o.opt_num("pid", s.pid);
+            o.opt_str("guid", &s.guid);
+            o.opt_str("image", &s.image);
+            o.opt_str("user", &s.user);
+            o.opt_str("detail", &s.detail);
+        }
     }
     o.end();
 }

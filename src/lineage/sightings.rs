@@ -1,0 +1,209 @@
+//! Processes known only from sightings.
+//!
+//! A sighting (Sysmon 3, 17, 18, 22: see `extract::sighting`) says "the process with this
+//! ProcessGuid ran this image at this time". For a process whose start is logged it adds
+//! nothing and is left out. For one whose start is not in the logs it is the only record of
+//! its image: a renamed service binary whose Sysmon 1 the configuration filtered out still
+//! creates its pipes. Such a process becomes, or names, a placeholder:
+//!
+//! - a placeholder parent already built from a child's `ParentProcessGuid` is **enriched**:
+//!   the sighting fills the image (and PID, user) the child did not log, and becomes its
+//!   [`Seen`] record;
+//! - otherwise a placeholder is **made**, dated by the start time its GUID embeds (unless
+//!   that time is after the sighting: a clock corrected since), with no parent.
+//!
+//! Sightings are grouped by GUID and image (one group per distinct image, so a forged record
+//! cannot hide a second image behind a first); the earliest of a group (time, record id,
+//! file, offset) stands for it, so the result does not depend on input order. A GUID whose
+//! sightings name two images gives the second its own placeholder. A sighting without a
+//! usable GUID cannot be tied to a process and is left out.
+
+use super::boots::Segmented;
+use super::guid::GuidKey;
+use super::instances::{take_provenance, Ids};
+use super::links::Coverage;
+use super::{EndReason, Origin, ParentLink, Process, Provenance, Seen, Stats};
+use crate::model::{Body, Event, ProcessExit, ProcessSighting, ProcessStart, Source};
+use chrono::{DateTime, Duration, Utc};
+use foldhash::{HashMap, HashMapExt, HashSet};
+use std::collections::hash_map::Entry;
+
+/// The earliest sighting of one (GUID, image) of a process whose start was not logged.
+#[derive(Debug)]
+pub struct Sighted {
+    boot: usize,
+    time: DateTime<Utc>,
+    key: GuidKey,
+    guid: String,
+    info: ProcessSighting,
+    record: Provenance,
+    offset: u64,
+}
+
+impl Sighted {
+    /// The order that picks a group's representative and the order placeholders are made in.
+    fn rank(&self) -> (DateTime<Utc>, u64, &str, u64) {
+        (
+            self.time,
+            self.record.record_id,
+            &self.record.file,
+            self.offset,
+        )
+    }
+}
+
+/// The sightings of processes whose start is not logged, one per (GUID, image), in a stable
+/// order. Their events are consumed (the fields move out) like the starts in
+/// [`super::instances::build`].
+pub fn collect(events: &mut [Event], seg: &Segmented, ids: &[Ids]) -> Vec<Sighted> {
+    let logged: HashSet<&GuidKey> = ids.iter().filter_map(|i| i.guid.as_ref()).collect();
+    let mut groups: HashMap<(GuidKey, String), Sighted> = HashMap::new();
+    for (i, e) in events.iter_mut().enumerate() {
+        let Body::Sighting(s) = &e.body else { continue };
+        let Some(key) = s.guid.as_deref().and_then(GuidKey::live) else {
+            continue;
+        };
+        if logged.contains(&key) {
+            continue;
+        }
+        let image = s
+            .image
+            .as_deref()
+            .map(super::normalised_path)
+            .unwrap_or_default();
+        let (time, offset) = (e.time, e.offset);
+        let Body::Sighting(info) =
+            std::mem::replace(&mut e.body, Body::Exit(ProcessExit::default()))
+        else {
+            continue;
+        };
+        let sighted = Sighted {
+            boot: seg.event_boot.get(i).copied().unwrap_or(0),
+            time,
+            key: key.clone(),
+            guid: info.guid.clone().unwrap_or_default(),
+            info,
+            record: take_provenance(e),
+            offset,
+        };
+        match groups.entry((key, image)) {
+            Entry::Occupied(mut o) => {
+                if sighted.rank() < o.get().rank() {
+                    o.insert(sighted);
+                }
+            }
+            Entry::Vacant(v) => {
+                v.insert(sighted);
+            }
+        }
+    }
+    let mut out: Vec<Sighted> = groups.into_values().collect();
+    out.sort_by(|a, b| a.rank().cmp(&b.rank()));
+    out
+}
+
+/// Name the placeholders `procs[logged..]` from sightings, and make placeholders for the
+/// processes only sightings show.
+pub fn attach(
+    procs: &mut Vec<Process>,
+    logged: usize,
+    sighted: Vec<Sighted>,
+    coverage: &Coverage,
+    stats: &mut Stats,
+) {
+    if sighted.is_empty() {
+        return;
+    }
+    // Placeholders by GUID; a GUID named by one placeholder takes at most one sighting.
+    let mut by_guid: HashMap<GuidKey, usize> = HashMap::new();
+    for (i, p) in procs.iter().enumerate().skip(logged) {
+        if let Some(k) = p.info.guid.as_deref().and_then(GuidKey::live) {
+            by_guid.entry(k).or_insert(i);
+        }
+    }
+    for s in sighted {
+        if let Some(&i) = by_guid.get(&s.key) {
+            if let Some(p) = procs.get_mut(i) {
+                if p.seen.is_none() && fits(&p.info, &s.info) {
+                    enrich(p, s);
+                    stats.sighted += 1;
+                    continue;
+                }
+            }
+        }
+        let i = procs.len();
+        by_guid.entry(s.key.clone()).or_insert(i);
+        procs.push(made(s, coverage));
+        stats.placeholders += 1;
+        stats.sighted += 1;
+    }
+}
+
+/// The sighting is of the process the placeholder stands for: the child named no image for
+/// it, or the same one.
+fn fits(p: &ProcessStart, s: &ProcessSighting) -> bool {
+    match (p.image.as_deref(), s.image.as_deref()) {
+        (Some(a), Some(b)) => super::same_image(a, b),
+        _ => true,
+    }
+}
+
+fn enrich(p: &mut Process, s: Sighted) {
+    let info = &mut p.info;
+    if info.image.is_none() {
+        info.image = s.info.image;
+    }
+    if info.pid.is_none() {
+        info.pid = s.info.pid;
+    }
+    if info.user.is_none() {
+        info.user = s.info.user;
+    }
+    p.seen = Some(Box::new(Seen {
+        time: s.time,
+        record: s.record,
+    }));
+}
+
+/// A placeholder for a process only a sighting shows.
+fn made(s: Sighted, coverage: &Coverage) -> Process {
+    // A start "after" the sighting was dated by a clock that was corrected since: no date.
+    let start = super::guid_time(&s.guid).filter(|t| *t <= s.time + Duration::seconds(2));
+    let kernel = s.info.pid == Some(4)
+        && s.info
+            .image
+            .as_deref()
+            .is_some_and(|i| i.trim().eq_ignore_ascii_case("System"));
+    let origin = if kernel {
+        Origin::Kernel
+    } else {
+        match (start, coverage.get(&Source::Sysmon)) {
+            (Some(t), Some(began)) if t < *began => Origin::BeforeLogging,
+            (Some(_), Some(_)) => Origin::MissingEvent,
+            _ => Origin::Unseen,
+        }
+    };
+    let info = ProcessStart {
+        pid: s.info.pid,
+        guid: Some(s.guid),
+        image: s.info.image,
+        user: s.info.user,
+        ..Default::default()
+    };
+    Process {
+        boot: s.boot,
+        start,
+        end: None,
+        end_reason: EndReason::Running,
+        origin,
+        info: Box::new(info),
+        sources: Vec::new(),
+        exit: None,
+        parent: ParentLink::NotLogged,
+        depth: 0,
+        seen: Some(Box::new(Seen {
+            time: s.time,
+            record: s.record,
+        })),
+    }
+}

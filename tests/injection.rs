@@ -106,9 +106,7 @@ fn write_logs(root: &Path) -> PathBuf {
                 pipe_name: text.to_string(),
                 image: sighted_image(text),
             };
-            sysmon
-                .append(&f.sysmon_pipe(&h(at), &pipe).record)
-                .unwrap();
+            sysmon.append(&f.sysmon_pipe(&h(at), &pipe).record).unwrap();
         }
     }
     sysmon.finish().unwrap();
@@ -316,7 +314,10 @@ fn events_jsonl_is_valid_json_and_gives_back_every_hostile_text_exactly() {
     let details = values("detail");
     for (attack, s) in STRINGS {
         assert!(details.contains(*s), "{attack}: pipe name not lossless");
-        assert!(images.contains(&sighted_image(s)), "{attack}: sighted image");
+        assert!(
+            images.contains(&sighted_image(s)),
+            "{attack}: sighted image"
+        );
     }
 }
 
@@ -341,7 +342,10 @@ fn scan_of_sighted_processes_is_terminal_safe_and_lossless() {
         if s.contains(['\\', '/', '\0']) {
             continue;
         }
-        assert!(images.contains(&sighted_image(s)), "{attack}: no sighted finding");
+        assert!(
+            images.contains(&sighted_image(s)),
+            "{attack}: no sighted finding"
+        );
     }
 }
 

@@ -56,13 +56,17 @@ impl Sighted {
 /// order. Their events are consumed (the fields move out) like the starts in
 /// [`super::instances::build`].
 pub fn collect(events: &mut [Event], seg: &Segmented, ids: &[Ids]) -> Vec<Sighted> {
-    let logged: HashSet<&GuidKey> = ids.iter().filter_map(|i| i.guid.as_ref()).collect();
+    // Built at the first sighting: most hosts of a Security-only or Sysmon 1-only log have
+    // none, and this set is as large as the host's processes.
+    let mut logged: Option<HashSet<&GuidKey>> = None;
     let mut groups: HashMap<(GuidKey, String), Sighted> = HashMap::new();
     for (i, e) in events.iter_mut().enumerate() {
         let Body::Sighting(s) = &e.body else { continue };
         let Some(key) = s.guid.as_deref().and_then(GuidKey::live) else {
             continue;
         };
+        let logged =
+            logged.get_or_insert_with(|| ids.iter().filter_map(|i| i.guid.as_ref()).collect());
         if logged.contains(&key) {
             continue;
         }
@@ -205,5 +209,129 @@ fn made(s: Sighted, coverage: &Coverage) -> Process {
             time: s.time,
             record: s.record,
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lineage::{build, History, Origin};
+    use crate::model::{Body, Event, EventKind, ProcessSighting, ProcessStart, Source};
+    use chrono::{DateTime, Duration, Utc};
+    use std::sync::Arc;
+
+    const PARENT: &str = "{747f3d96-96a8-5f70-0000-0010c0f02d00}";
+    const CHILD: &str = "{747f3d96-96b0-5f70-0000-0010c0f02d01}";
+    const ALONE: &str = "{747f3d96-96b0-5f70-0000-0010c0f02d02}";
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(0x5F70_96A8, 0).unwrap() + Duration::seconds(s)
+    }
+
+    fn event(record: u64, at: i64, body: Body) -> Event {
+        let kind = match body {
+            Body::Process(_) => EventKind::Process,
+            _ => EventKind::Sighting,
+        };
+        Event {
+            kind,
+            host: "WIN10".into(),
+            time: t(at),
+            logged: t(at),
+            source: Source::Sysmon,
+            channel: Arc::from("Microsoft-Windows-Sysmon/Operational"),
+            provider: Arc::from("Microsoft-Windows-Sysmon"),
+            event_id: if kind == EventKind::Process { 1 } else { 17 },
+            version: Some(1),
+            record_id: record,
+            file: Arc::from("sysmon.evtx"),
+            offset: record * 100,
+            body,
+        }
+    }
+
+    fn seen(record: u64, at: i64, guid: &str, image: &str) -> Event {
+        let s = ProcessSighting {
+            pid: Some(1120),
+            guid: Some(guid.into()),
+            image: Some(image.into()),
+            user: None,
+            detail: Some("\\svchost".into()),
+        };
+        event(record, at, Body::Sighting(s))
+    }
+
+    fn events() -> Vec<Event> {
+        let child = ProcessStart {
+            pid: Some(2000),
+            guid: Some(CHILD.into()),
+            image: Some(r"C:\Windows\System32\cmd.exe".into()),
+            parent_pid: Some(1120),
+            parent_guid: Some(PARENT.into()),
+            ..Default::default()
+        };
+        vec![
+            seen(10, 1, PARENT, r"C:\Windows\svchost.exe"),
+            seen(11, 2, PARENT, r"C:\Windows\svchost.exe"),
+            event(12, 8, Body::Process(Box::new(child))),
+            seen(13, 9, CHILD, r"C:\Windows\cmd.exe"),
+            seen(14, 10, PARENT, r"C:\Temp\other.exe"),
+            seen(15, 11, ALONE, r"C:\Windows\lsass.exe"),
+        ]
+    }
+
+    /// Every process as (guid, image, origin, seen record), in order.
+    fn digest(h: &History) -> Vec<(String, String, Origin, Option<u64>)> {
+        h.hosts
+            .iter()
+            .flat_map(|x| &x.processes)
+            .map(|p| {
+                (
+                    p.info.guid.clone().unwrap_or_default(),
+                    p.info.image.clone().unwrap_or_default(),
+                    p.origin,
+                    p.seen.as_ref().map(|s| s.record.record_id),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sightings_name_or_make_placeholders_whatever_the_order_and_copies() {
+        let want = digest(&build(events()));
+        // The child (logged), its parent named by the earliest sighting (10), a second image
+        // under the parent's GUID (14), and a process seen alone (15); the child's own
+        // sighting (13) adds nothing.
+        let seen_records: Vec<Option<u64>> = want.iter().map(|d| d.3).collect();
+        assert_eq!(want.len(), 4, "{want:#?}");
+        assert_eq!(seen_records.iter().flatten().count(), 3, "{want:#?}");
+        assert!(want.iter().any(|d| d.0 == CHILD && d.3.is_none()));
+        assert!(want.iter().any(|d| d.0 == PARENT && d.3 == Some(10)));
+        assert!(want.iter().any(|d| d.0 == PARENT && d.3 == Some(14)));
+        assert!(want.iter().any(|d| d.0 == ALONE && d.3 == Some(15)));
+        let mut reversed = events();
+        reversed.reverse();
+        assert_eq!(digest(&build(reversed)), want);
+        let mut twice = events();
+        twice.extend(events());
+        twice.rotate_left(3);
+        assert_eq!(digest(&build(twice)), want);
+    }
+
+    #[test]
+    fn a_sighting_without_a_usable_guid_is_not_used() {
+        let mut e = events();
+        for x in &mut e {
+            if let Body::Sighting(s) = &mut x.body {
+                s.guid = Some("{00000000-0000-0000-0000-000000000000}".into());
+            }
+        }
+        e.push(seen(16, 12, "not a guid", r"C:\x\svchost.exe"));
+        let h = build(e);
+        let d = digest(&h);
+        assert!(
+            d.iter().all(|x| x.3.is_none() || x.0 == "not a guid"),
+            "{d:#?}"
+        );
+        assert_eq!(h.stats.sighted, u64::from(d.iter().any(|x| x.3.is_some())));
     }
 }

@@ -90,7 +90,6 @@ const KINDS: &str = "\
 | `children` | `parents`, [`allowed`], [`forbidden`] (at least one of the two) | the children of `parents` |
 ";
 
-
 /// Said of the rules that need only the image, which also judge processes whose start was not
 /// logged (see `baseline`).
 const UNLOGGED: &str = " Also judged for a process whose start was not logged when a logged record names its image (a Sysmon 3/17/18/22 sighting of it, or a child's parent image): that record is the evidence.";

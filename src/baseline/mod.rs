@@ -37,7 +37,8 @@ pub struct Finding {
     pub boot: usize,
     #[serde(serialize_with = "crate::lineage::ser_opt_time")]
     pub boot_start: Option<DateTime<Utc>>,
-    /// When the anomalous process started.
+    /// When the anomalous process started; for one whose start was not logged, the time of
+    /// the record that names it (`coverage.start_logged` is false).
     #[serde(serialize_with = "crate::lineage::ser_time")]
     pub time: DateTime<Utc>,
     /// Seconds from the boot's start (absent when the boot's start was not captured).
@@ -828,10 +829,8 @@ fn finding(
     let witness = (p.origin != Origin::Logged)
         .then(|| ctx.witness(i))
         .flatten();
-    let time = witness
-        .map(|w| w.time)
-        .or(p.start)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let moment = witness.map(|w| w.time).or(p.start);
+    let time = moment.unwrap_or(DateTime::<Utc>::MIN_UTC);
     let first = witness.map(|w| w.record).or(p.sources.first());
     let mut ancestry = forest::ancestry_text(procs, i, 32);
     if !ancestry.is_empty() {
@@ -849,7 +848,7 @@ fn finding(
         time,
         since_boot_s: boot
             .and_then(|b| b.start)
-            .and_then(|bs| p.start.map(|s| (s - bs).num_milliseconds() as f64 / 1000.0)),
+            .and_then(|bs| moment.map(|s| (s - bs).num_milliseconds() as f64 / 1000.0)),
         image: p.info.image.clone(),
         pid: p.info.pid,
         guid: p.info.guid.clone(),

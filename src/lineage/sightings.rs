@@ -10,7 +10,9 @@
 //!   the sighting fills the image (and PID, user) the child did not log, and becomes its
 //!   [`Seen`] record;
 //! - otherwise a placeholder is **made**, dated by the start time its GUID embeds (unless
-//!   that time is after the sighting: a clock corrected since), with no parent.
+//!   that time is after the sighting: a clock corrected since), with no parent;
+//! - the System process (PID 4) names its boot's kernel placeholder, which a 4688 child may
+//!   have named by PID alone (no GUID to match).
 //!
 //! Sightings are grouped by GUID and image (one group per distinct image, so a forged record
 //! cannot hide a second image behind a first); the earliest of a group (time, record id,
@@ -118,15 +120,26 @@ pub fn attach(
     if sighted.is_empty() {
         return;
     }
-    // Placeholders by GUID; a GUID named by one placeholder takes at most one sighting.
+    // Placeholders by GUID; a GUID named by one placeholder takes at most one sighting. The
+    // System process of a boot is one placeholder, whether a child named it by PID 4 (4688,
+    // no GUID) or by GUID: the first kernel placeholder of each boot.
     let mut by_guid: HashMap<GuidKey, usize> = HashMap::new();
+    let mut kernel_of_boot: HashMap<usize, usize> = HashMap::new();
     for (i, p) in procs.iter().enumerate().skip(logged) {
         if let Some(k) = p.info.guid.as_deref().and_then(GuidKey::live) {
             by_guid.entry(k).or_insert(i);
         }
+        if p.origin == Origin::Kernel {
+            kernel_of_boot.entry(p.boot).or_insert(i);
+        }
     }
     for s in sighted {
-        if let Some(&i) = by_guid.get(&s.key) {
+        let kernel = if is_kernel(&s.info) {
+            kernel_of_boot.get(&s.boot).copied()
+        } else {
+            None
+        };
+        if let Some(i) = kernel.or_else(|| by_guid.get(&s.key).copied()) {
             if let Some(p) = procs.get_mut(i) {
                 if p.seen.is_none() && fits(&p.info, &s.info) {
                     enrich(p, s);
@@ -169,16 +182,19 @@ fn enrich(p: &mut Process, s: Sighted) {
     }));
 }
 
+/// The kernel's System process (PID 4, image `System`).
+fn is_kernel(s: &ProcessSighting) -> bool {
+    s.pid == Some(4)
+        && s.image
+            .as_deref()
+            .is_some_and(|i| i.trim().eq_ignore_ascii_case("System"))
+}
+
 /// A placeholder for a process only a sighting shows.
 fn made(s: Sighted, coverage: &Coverage) -> Process {
     // A start "after" the sighting was dated by a clock that was corrected since: no date.
     let start = super::guid_time(&s.guid).filter(|t| *t <= s.time + Duration::seconds(2));
-    let kernel = s.info.pid == Some(4)
-        && s.info
-            .image
-            .as_deref()
-            .is_some_and(|i| i.trim().eq_ignore_ascii_case("System"));
-    let origin = if kernel {
+    let origin = if is_kernel(&s.info) {
         Origin::Kernel
     } else {
         match (start, coverage.get(&Source::Sysmon)) {
@@ -333,5 +349,31 @@ mod tests {
             "{d:#?}"
         );
         assert_eq!(h.stats.sighted, u64::from(d.iter().any(|x| x.3.is_some())));
+    }
+
+    #[test]
+    fn the_system_process_is_one_placeholder_per_boot() {
+        let child = ProcessStart {
+            pid: Some(300),
+            guid: Some(CHILD.into()),
+            image: Some(r"C:\Windows\System32\smss.exe".into()),
+            parent_pid: Some(4),
+            ..Default::default()
+        };
+        let mut system = seen(13, 9, ALONE, "System");
+        if let Body::Sighting(s) = &mut system.body {
+            s.pid = Some(4);
+        }
+        let h = build(vec![event(12, 8, Body::Process(Box::new(child))), system]);
+        let kernels: Vec<_> = h.hosts[0]
+            .processes
+            .iter()
+            .filter(|p| p.origin == Origin::Kernel)
+            .collect();
+        assert_eq!(kernels.len(), 1, "{:#?}", digest(&h));
+        assert_eq!(
+            kernels[0].seen.as_ref().map(|s| s.record.record_id),
+            Some(13)
+        );
     }
 }

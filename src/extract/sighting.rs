@@ -159,4 +159,66 @@ mod tests {
         assert_eq!(s.pid, Some(1120));
         assert!(t.is_some());
     }
+
+    /// A pipe record as the readers deliver it, with the given channel and provider GUID.
+    fn pipe_record(channel: &str, guid: &str, id: u32) -> RawRecord {
+        RawRecord {
+            provider_name: Some(SYSMON_PROVIDER.into()),
+            provider_guid: Some(guid.into()),
+            event_id: Some(id),
+            version: Some(1),
+            channel: Some(channel.into()),
+            computer: Some("MSEDGEWIN10".into()),
+            record_id: Some(409645),
+            time_created: crate::time::parse_event_time("2020-09-27T13:42:00.7267751Z"),
+            data: [
+                ("RuleName", ""),
+                ("EventType", "CreatePipe"),
+                ("UtcTime", "2020-09-27 13:42:00.713"),
+                ("ProcessGuid", "{747f3d96-96a8-5f70-0000-0010c0f02d00}"),
+                ("ProcessId", "1120"),
+                ("PipeName", "\\svchost"),
+                ("Image", "C:\\Windows\\svchost.exe"),
+            ]
+            .iter()
+            .map(|(a, b)| (Rc::from(*a), b.to_string()))
+            .collect(),
+        }
+    }
+
+    #[test]
+    fn a_pipe_record_is_a_sighting_only_from_the_sysmon_channel_and_guid() {
+        use crate::extract::{Extractor, Filter, SYSMON_CHANNEL, SYSMON_GUID};
+        use crate::ingest::RecordSink;
+        use crate::model::{Body, EventKind};
+        let filter = Filter::default();
+        let mut ex = Extractor::new(std::sync::Arc::from("f.evtx"), &filter);
+        ex.record(pipe_record(SYSMON_CHANNEL, SYSMON_GUID, 17), 4608);
+        // The same record claiming Sysmon from another channel, or with another GUID.
+        ex.record(pipe_record("Application", SYSMON_GUID, 17), 1);
+        ex.record(
+            pipe_record(SYSMON_CHANNEL, "{00000000-0000-0000-0000-000000000001}", 18),
+            2,
+        );
+        // Image loads are not sightings: not even decoded.
+        ex.record(pipe_record(SYSMON_CHANNEL, SYSMON_GUID, 7), 3);
+        assert_eq!(ex.events.len(), 1);
+        assert_eq!(ex.tally.mismatches, 2);
+        assert_eq!(ex.tally.decoded, 3);
+        let e = &ex.events[0];
+        assert_eq!(e.kind, EventKind::Sighting);
+        assert_eq!(
+            crate::time::format_rfc3339_ms(&e.time),
+            "2020-09-27T13:42:00.713Z"
+        );
+        let Body::Sighting(s) = &e.body else {
+            panic!("{e:?}")
+        };
+        assert_eq!(s.image.as_deref(), Some("C:\\Windows\\svchost.exe"));
+        assert_eq!(s.detail.as_deref(), Some("\\svchost"));
+        assert_eq!(s.pid, Some(1120));
+        assert!(ex.wants(Some(SYSMON_PROVIDER), Some(18)));
+        assert!(!ex.wants(Some(SYSMON_PROVIDER), Some(7)));
+        assert!(ex.fields(Some(SYSMON_PROVIDER), Some(17)).is_some());
+    }
 }

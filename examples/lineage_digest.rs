@@ -187,6 +187,16 @@ fn dump_process(out: &mut impl Write, i: usize, p: &Process) -> anyhow::Result<(
     writeln!(out, "  info {}", serde_json::to_string(&*p.info)?)?;
     writeln!(out, "  sources {}", serde_json::to_string(&p.sources)?)?;
     writeln!(out, "  exit {}", serde_json::to_string(&p.exit)?)?;
+    // Only where a sighting named the process, so histories without sightings digest as
+    // before.
+    if let Some(s) = &p.seen {
+        writeln!(
+            out,
+            "  seen {:?} {}",
+            s.time,
+            serde_json::to_string(&s.record)?
+        )?;
+    }
     Ok(())
 }
 

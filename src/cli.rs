@@ -85,6 +85,8 @@ pub enum KindArg {
     Process,
     Exit,
     Marker,
+    /// Sysmon 3, 17, 18, 22: a process seen acting (see docs/events.md).
+    Sighting,
 }
 
 impl From<KindArg> for EventKind {
@@ -93,6 +95,7 @@ impl From<KindArg> for EventKind {
             KindArg::Process => EventKind::Process,
             KindArg::Exit => EventKind::Exit,
             KindArg::Marker => EventKind::Marker,
+            KindArg::Sighting => EventKind::Sighting,
         }
     }
 }

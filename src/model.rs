@@ -17,13 +17,14 @@ pub enum Source {
     System,
 }
 
-/// The three kinds of event, as selected by `--kind`.
+/// The kinds of event, as selected by `--kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     Process,
     Exit,
     Marker,
+    Sighting,
 }
 
 impl EventKind {
@@ -32,6 +33,7 @@ impl EventKind {
             EventKind::Process => "process",
             EventKind::Exit => "exit",
             EventKind::Marker => "marker",
+            EventKind::Sighting => "sighting",
         }
     }
 }
@@ -72,6 +74,7 @@ pub enum Body {
     Process(Box<ProcessStart>),
     Exit(ProcessExit),
     Marker(Marker),
+    Sighting(ProcessSighting),
 }
 
 /// Sysmon 1 or Security 4688.
@@ -147,6 +150,27 @@ pub struct ProcessExit {
     /// 4689 `Status` (exit code), as logged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_status: Option<String>,
+}
+
+/// A Sysmon record that names a process without being its start or end (a pipe created or
+/// connected, a connection, a DNS query: see `extract::sighting`): "this process existed, with
+/// this image, at this time". It is the only trace of a process whose start was not logged
+/// (Sysmon 1 filtered out or not collected), which is how a renamed service binary can run
+/// unseen by the rules that read starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessSighting {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// What the process was doing, quoted from the log: the pipe name (17, 18), the
+    /// destination `ip:port` (3), the query name (22).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// What a boot, shutdown, clock or logging marker says.

@@ -8,7 +8,7 @@
 mod support;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use lineage_testkit::events::ProcessCreate;
+use lineage_testkit::events::{PipeEvent, ProcessCreate};
 use lineage_testkit::values::Guid;
 use lineage_testkit::{Channel, EventFactory, EvtxWriter, Header};
 use std::collections::BTreeSet;
@@ -96,6 +96,17 @@ fn write_logs(root: &Path) -> PathBuf {
             sysmon
                 .append(&f.sysmon_process_create(&h(at), &p).record)
                 .unwrap();
+            // A process seen only by its pipe (no start): a svchost.exe under a hostile
+            // folder, whose pipe name is the hostile text (sightings reach scan and tree).
+            let pipe = PipeEvent {
+                created: true,
+                utc_time: at,
+                guid: Guid::sysmon(machine, 0, 5000 + i as u16, 0x300),
+                pid: 6000 + 4 * i,
+                pipe_name: text.to_string(),
+                image: sighted_image(text),
+            };
+            sysmon.append(&f.sysmon_pipe(&h(at), &pipe).record).unwrap();
         }
     }
     sysmon.finish().unwrap();
@@ -108,6 +119,11 @@ fn write_logs(root: &Path) -> PathBuf {
     }
     std::fs::write(logs.join("broken.jsonl"), broken).unwrap();
     logs
+}
+
+/// The image of the process sighted with hostile text.
+fn sighted_image(text: &str) -> String {
+    format!("C:\\{text}\\svchost.exe")
 }
 
 /// Panics naming the attack when `text`, meant for a terminal, holds a raw character that
@@ -293,6 +309,45 @@ fn events_jsonl_is_valid_json_and_gives_back_every_hostile_text_exactly() {
     // Per host: the parent and every hostile child.
     let starts = events.iter().filter(|e| e["kind"] == "process").count();
     assert_eq!(starts, (COMPUTERS.len() + 1) * (STRINGS.len() + 1));
+    // Sightings: the pipe name and the image come back exactly.
+    let sighted = events.iter().filter(|e| e["kind"] == "sighting").count();
+    assert_eq!(sighted, (COMPUTERS.len() + 1) * STRINGS.len());
+    let details = values("detail");
+    for (attack, s) in STRINGS {
+        assert!(details.contains(*s), "{attack}: pipe name not lossless");
+        assert!(
+            images.contains(&sighted_image(s)),
+            "{attack}: sighted image"
+        );
+    }
+}
+
+#[test]
+fn scan_of_sighted_processes_is_terminal_safe_and_lossless() {
+    let w = work();
+    let (_, text, stderr) = lineage_in(&w.cwd, &["scan", "logs", "-f", "text"]);
+    assert_terminal_safe("scan text", &text);
+    assert_terminal_safe("scan stderr", &stderr);
+    assert!(text.contains("path.core"), "{text}");
+    let (_, _, stderr) = lineage_in(&w.cwd, &["scan", "logs", "-f", "jsonl", "-o", "s.jsonl"]);
+    assert_terminal_safe("scan -o stderr", &stderr);
+    let out = std::fs::read_to_string(w.cwd.join("s.jsonl")).unwrap();
+    let images: BTreeSet<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("every line is JSON"))
+        .filter(|f| f["rule"] == "path.core" && f["coverage"]["start_logged"] == false)
+        .filter_map(|f| f["image"].as_str().map(str::to_string))
+        .collect();
+    for (attack, s) in STRINGS {
+        // A text with a path separator or a NUL moves the file name; the rest are judged.
+        if s.contains(['\\', '/', '\0']) {
+            continue;
+        }
+        assert!(
+            images.contains(&sighted_image(s)),
+            "{attack}: no sighted finding"
+        );
+    }
 }
 
 #[test]

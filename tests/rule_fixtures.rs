@@ -717,3 +717,335 @@ fn a_grandparent_named_only_by_the_parents_event_says_so() {
     );
     assert_eq!(hit.severity, Severity::High);
 }
+
+/// Sightings (Sysmon 17/18) of processes whose start is not logged, written as real EVTX with
+/// the testkit's builders: the scenario language has no pipes, so these are built directly.
+mod sightings {
+    use super::*;
+    use chrono::{DateTime, Utc};
+    use lineage::baseline::Evidence;
+    use lineage_testkit::events::{PipeEvent, ProcessCreate};
+    use lineage_testkit::values::Guid;
+    use lineage_testkit::{Event, EventFactory, EvtxWriter, Header};
+
+    const HOST: &str = "WIN10-S";
+    const MACHINE: u32 = 0x747f_3d96;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().expect("time")
+    }
+
+    /// A Sysmon GUID of this host started at `at`.
+    fn guid(at: &str, counter: u16) -> Guid {
+        Guid::sysmon(MACHINE, t(at).timestamp() as u32, counter, 0)
+    }
+
+    fn header(at: &str) -> Header {
+        Header {
+            time: t(at),
+            process_id: 3320,
+            thread_id: 4584,
+        }
+    }
+
+    fn pipe(created: bool, at: &str, guid: Guid, pid: u32, image: &str) -> PipeEvent {
+        PipeEvent {
+            created,
+            utc_time: t(at),
+            guid,
+            pid,
+            pipe_name: "\\svchost".into(),
+            image: image.into(),
+        }
+    }
+
+    /// A Sysmon 1 of a well-formed service host (or any image) with the given parent.
+    fn create(
+        at: &str,
+        g: Guid,
+        pid: u32,
+        image: &str,
+        parent: (Guid, u32, &str),
+    ) -> ProcessCreate {
+        ProcessCreate {
+            utc_time: t(at),
+            guid: g,
+            pid,
+            image: image.into(),
+            file_version: String::new(),
+            description: String::new(),
+            product: String::new(),
+            company: String::new(),
+            original_file_name: lineage::lineage::image_name(image).into(),
+            command_line: format!("{image} -k netsvcs -p"),
+            current_directory: "C:\\Windows\\system32\\".into(),
+            user: "NT AUTHORITY\\SYSTEM".into(),
+            logon_guid: guid("2024-03-01T08:00:00Z", 1),
+            logon_id: 0x3e7,
+            session: 0,
+            integrity: "System".into(),
+            hashes: String::new(),
+            parent_guid: parent.0,
+            parent_pid: parent.1,
+            parent_image: parent.2.into(),
+            parent_command_line: String::new(),
+            parent_user: String::new(),
+        }
+    }
+
+    /// Writes the events as one Sysmon log; returns the record id of each.
+    fn write_sysmon(dir: &Path, events: &[Event]) -> Vec<u64> {
+        let path = dir.join("Microsoft-Windows-Sysmon%4Operational.evtx");
+        let mut w = EvtxWriter::create(&path).expect("create");
+        let ids = events
+            .iter()
+            .map(|e| w.append(&e.record).expect("append"))
+            .collect();
+        w.finish().expect("finish");
+        ids
+    }
+
+    fn ev(e: &Evidence) -> (u32, u64) {
+        (e.event_id, e.record_id)
+    }
+
+    /// Case 14 in small: a renamed PsExec service in `C:\Windows` creates its pipe; its start
+    /// was not logged. path.core fires on it, dated and evidenced by the pipe record.
+    #[test]
+    fn a_core_name_sighted_outside_system32_without_a_start_is_found() {
+        let f = EventFactory::new(HOST);
+        let fake = guid("2024-03-01T10:00:00Z", 7);
+        let system = guid("2024-03-01T08:00:00Z", 1);
+        let events = [
+            f.sysmon_pipe(
+                &header("2024-03-01T10:00:00.800Z"),
+                &pipe(
+                    true,
+                    "2024-03-01T10:00:00.713Z",
+                    fake,
+                    1120,
+                    r"C:\Windows\svchost.exe",
+                ),
+            ),
+            f.sysmon_pipe(
+                &header("2024-03-01T10:00:01Z"),
+                &pipe(false, "2024-03-01T10:00:00.948Z", system, 4, "System"),
+            ),
+        ];
+        let tmp = tempfile::tempdir().unwrap();
+        let ids = write_sysmon(tmp.path(), &events);
+        let found = scan_dir(tmp.path());
+        let rules: Vec<&str> = found.iter().map(|x| x.rule.as_str()).collect();
+        assert_eq!(rules, ["path.core"], "{}", describe(&found));
+        let hit = &found[0];
+        assert_eq!(hit.host, HOST);
+        assert_eq!(hit.pid, Some(1120));
+        assert_eq!(
+            lineage::time::format_rfc3339_ms(&hit.time),
+            "2024-03-01T10:00:00.713Z"
+        );
+        assert_eq!(hit.record_id, ids[0]);
+        assert_eq!(
+            hit.evidence.iter().map(ev).collect::<Vec<_>>(),
+            [(17, ids[0])]
+        );
+        assert_eq!(
+            hit.evidence[0].channel,
+            "Microsoft-Windows-Sysmon/Operational"
+        );
+        assert!(!hit.coverage.start_logged && !hit.coverage.parent_logged);
+        assert_eq!(hit.parent_link, "not_logged");
+        assert_eq!(hit.guid.as_deref(), Some(fake.to_braced().as_str()));
+    }
+
+    /// The nearest benign case: the real service host, sighted without its start.
+    #[test]
+    fn a_system32_service_host_sighted_without_a_start_raises_nothing() {
+        let f = EventFactory::new(HOST);
+        let real = guid("2024-03-01T10:00:00Z", 7);
+        let events = [f.sysmon_pipe(
+            &header("2024-03-01T10:00:01Z"),
+            &pipe(
+                false,
+                "2024-03-01T10:00:00.948Z",
+                real,
+                1000,
+                r"C:\Windows\system32\svchost.exe",
+            ),
+        )];
+        let tmp = tempfile::tempdir().unwrap();
+        write_sysmon(tmp.path(), &events);
+        let found = scan_dir(tmp.path());
+        assert!(found.is_empty(), "{}", describe(&found));
+    }
+
+    /// A sighting of a process whose start is logged adds nothing: no second process, and a
+    /// forged image on the sighting does not override the start's.
+    #[test]
+    fn a_sighting_of_a_logged_process_makes_no_duplicate() {
+        let f = EventFactory::new(HOST);
+        let services = guid("2024-03-01T08:00:05Z", 2);
+        let g = guid("2024-03-01T10:00:00Z", 7);
+        let image = r"C:\Windows\System32\svchost.exe";
+        let start = create(
+            "2024-03-01T10:00:00.100Z",
+            g,
+            1000,
+            image,
+            (services, 640, r"C:\Windows\System32\services.exe"),
+        );
+        let events = [
+            f.sysmon_process_create(&header("2024-03-01T10:00:00.200Z"), &start),
+            f.sysmon_pipe(
+                &header("2024-03-01T10:00:01Z"),
+                &pipe(true, "2024-03-01T10:00:00.948Z", g, 1000, image),
+            ),
+            f.sysmon_pipe(
+                &header("2024-03-01T10:00:02Z"),
+                &pipe(
+                    true,
+                    "2024-03-01T10:00:01.948Z",
+                    g,
+                    1000,
+                    r"C:\Windows\svchost.exe",
+                ),
+            ),
+        ];
+        let tmp = tempfile::tempdir().unwrap();
+        write_sysmon(tmp.path(), &events);
+        let found = scan_dir(tmp.path());
+        assert!(found.is_empty(), "{}", describe(&found));
+        let h = history_dir(tmp.path());
+        let host = &h.hosts[0];
+        let with_guid: Vec<_> = host
+            .processes
+            .iter()
+            .filter(|p| p.info.guid.as_deref() == Some(g.to_braced().as_str()))
+            .collect();
+        assert_eq!(with_guid.len(), 1);
+        assert!(with_guid[0].seen.is_none());
+        assert_eq!(with_guid[0].info.image.as_deref(), Some(image));
+        assert_eq!(h.stats.sighted, 0);
+    }
+
+    /// A parent known only from its child's ParentProcessGuid, with no ParentImage: the
+    /// sighting names it, and path.core cites the sighting.
+    #[test]
+    fn a_sighting_names_a_placeholder_parent() {
+        let f = EventFactory::new(HOST);
+        let fake = guid("2024-03-01T10:00:00Z", 7);
+        let child = create(
+            "2024-03-01T10:00:05Z",
+            guid("2024-03-01T10:00:05Z", 8),
+            2000,
+            r"C:\Windows\System32\cmd.exe",
+            (fake, 1120, ""),
+        );
+        let events = [
+            f.sysmon_pipe(
+                &header("2024-03-01T10:00:01Z"),
+                &pipe(
+                    true,
+                    "2024-03-01T10:00:00.713Z",
+                    fake,
+                    1120,
+                    r"C:\Windows\svchost.exe",
+                ),
+            ),
+            f.sysmon_process_create(&header("2024-03-01T10:00:05.100Z"), &child),
+        ];
+        let tmp = tempfile::tempdir().unwrap();
+        let ids = write_sysmon(tmp.path(), &events);
+        let h = history_dir(tmp.path());
+        let host = &h.hosts[0];
+        assert_eq!(host.processes.len(), 2, "the parent once, not twice");
+        assert_eq!(h.stats.sighted, 1);
+        let found = scan_dir(tmp.path());
+        let hit = found
+            .iter()
+            .find(|x| x.rule == "path.core")
+            .unwrap_or_else(|| panic!("{}", describe(&found)));
+        assert_eq!(hit.pid, Some(1120));
+        assert_eq!(
+            hit.evidence.iter().map(ev).collect::<Vec<_>>(),
+            [(17, ids[0])]
+        );
+        assert!(!hit.coverage.start_logged);
+    }
+
+    /// No sighting at all: the child's ParentImage alone names a parent outside System32, and
+    /// the child's start is the evidence.
+    #[test]
+    fn a_parent_image_outside_system32_is_judged_from_the_childs_record() {
+        let f = EventFactory::new(HOST);
+        let fake = guid("2024-03-01T10:00:00Z", 7);
+        let child = create(
+            "2024-03-01T10:00:05.250Z",
+            guid("2024-03-01T10:00:05Z", 8),
+            2000,
+            r"C:\Windows\System32\cmd.exe",
+            (fake, 1120, r"C:\Windows\svchost.exe"),
+        );
+        let events = [f.sysmon_process_create(&header("2024-03-01T10:00:05.300Z"), &child)];
+        let tmp = tempfile::tempdir().unwrap();
+        let ids = write_sysmon(tmp.path(), &events);
+        let found = scan_dir(tmp.path());
+        let hit = found
+            .iter()
+            .find(|x| x.rule == "path.core")
+            .unwrap_or_else(|| panic!("{}", describe(&found)));
+        assert_eq!(hit.pid, Some(1120));
+        assert_eq!(hit.image.as_deref(), Some(r"C:\Windows\svchost.exe"));
+        assert_eq!(
+            lineage::time::format_rfc3339_ms(&hit.time),
+            "2024-03-01T10:00:05.250Z"
+        );
+        assert_eq!(
+            hit.evidence.iter().map(ev).collect::<Vec<_>>(),
+            [(1, ids[0])]
+        );
+        assert!(!hit.coverage.start_logged);
+    }
+
+    /// A look-alike name seen only through its pipe.
+    #[test]
+    fn a_lookalike_sighted_without_a_start_is_found() {
+        let f = EventFactory::new(HOST);
+        let g = guid("2024-03-01T10:00:00Z", 7);
+        let events = [f.sysmon_pipe(
+            &header("2024-03-01T10:00:01Z"),
+            &pipe(
+                true,
+                "2024-03-01T10:00:00.713Z",
+                g,
+                1120,
+                r"C:\Windows\System32\scvhost.exe",
+            ),
+        )];
+        let tmp = tempfile::tempdir().unwrap();
+        let ids = write_sysmon(tmp.path(), &events);
+        let found = scan_dir(tmp.path());
+        let rules: Vec<&str> = found.iter().map(|x| x.rule.as_str()).collect();
+        assert_eq!(rules, ["name.lookalike"], "{}", describe(&found));
+        assert_eq!(found[0].record_id, ids[0]);
+    }
+}
+
+/// Reads a folder of logs and rebuilds its history.
+fn history_dir(dir: &Path) -> lineage::lineage::History {
+    let cfg = ReadConfig {
+        paths: vec![dir.to_path_buf()],
+        threads: 1,
+        follow_links: false,
+        progress: false,
+        summary: false,
+        filter: Filter::default(),
+        issues: None,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let c = collect(&cfg, false, &pool).expect("read the crafted logs");
+    lineage::lineage::build(c.events)
+}

@@ -38,6 +38,8 @@ const TRUE_ANOMALIES: &[(&str, u64, &str, &str, &[&str])] = &[
     ("SigmaHQ+sigma/regression_data/rules/windows/process_creation/proc_creation_win_svchost_masqueraded_execution/be58d2e2-06c8-4f58-b666-b99f6dc3b6cd.evtx", 715337, "2026-02-04T08:47:45", "", &["path.core", "parent.svchost", "name.original"]),
     ("sbousseaden+EVTX-ATTACK-SAMPLES/AutomatedTestingTools/Malware/sideloading_uacbypass_rundll32_injection_c2.evtx", 417081, "2020-10-17T11:43:40", "", &["parent.explorer"]),
     ("SigmaHQ+sigma/regression_data/rules/windows/process_creation/proc_creation_win_explorer_folder_shortcut_via_shell_binary/c3d76afc-93df-461e-8e67-9b2bad3f2ac4.evtx", 33635575, "2025-10-27T00:08:16", "", &["parent.explorer"]),
+    // Case 14: no start logged, only the pipes of a renamed PsExec service (Sysmon 17/18).
+    ("sbousseaden+EVTX-ATTACK-SAMPLES/Defense Evasion/DE_renamed_psexec_service_sysmon_17_18.evtx", 409645, "2020-09-27T13:42:00.", "MSEDGEWIN10", &["path.core"]),
     // Suspicious children of core processes.
     ("sbousseaden+EVTX-ATTACK-SAMPLES/Persistence/sysmon_1_smss_child_proc_bootexecute_setupexecute.evtx", 380456, "2020-09-10T17:48", "", &["child.smss"]),
     ("mdecrevoisier+EVTX-to-MITRE-Attack/TA0004-Privilege Escalation/T1546-Image File Execution Options Injection/ID1-CMD executed via sticky key call.evtx", 11788, "2021-05-03T12:06:57", "", &["child.shell-of-core"]),
@@ -122,4 +124,53 @@ fn clean_lab_machines_raise_nothing_of_medium_or_higher() {
         .filter(|f| f.severity >= Severity::Medium && f.record_id != 371)
         .collect();
     assert!(bad.is_empty(), "APTSimulatorVM:\n{}", list(&bad));
+}
+
+/// Case 14 in full: the finding on a process known only from its pipes is dated and evidenced
+/// by the pipe record, and says its start was not logged.
+#[test]
+fn case_14_a_renamed_psexec_service_seen_only_by_its_pipes() {
+    let Some(corpus) = support::corpus() else {
+        return;
+    };
+    let file = "sbousseaden+EVTX-ATTACK-SAMPLES/Defense Evasion/DE_renamed_psexec_service_sysmon_17_18.evtx";
+    let found = findings(&[corpus.join(file)]);
+    assert_eq!(found.len(), 1, "{}", list(&found));
+    let f = &found[0];
+    assert_eq!(f.rule, "path.core");
+    assert_eq!(f.severity, Severity::High);
+    assert_eq!(f.host, "MSEDGEWIN10");
+    assert_eq!(
+        lineage::time::format_rfc3339_ms(&f.time),
+        "2020-09-27T13:42:00.713Z"
+    );
+    assert_eq!(f.record_id, 409645);
+    assert_eq!(f.image.as_deref(), Some(r"C:\Windows\svchost.exe"));
+    assert_eq!(f.pid, Some(1120));
+    assert_eq!(f.evidence.len(), 1);
+    assert_eq!(
+        (f.evidence[0].event_id, f.evidence[0].channel),
+        (17, "Microsoft-Windows-Sysmon/Operational")
+    );
+    assert!(!f.coverage.start_logged);
+}
+
+/// Over the whole corpus, the only finding on a process whose start was not logged is case
+/// 14: sightings and parent images name no other core process outside its place.
+#[test]
+fn only_case_14_is_judged_without_a_logged_start() {
+    let Some(corpus) = support::corpus() else {
+        return;
+    };
+    let found = findings(&[corpus]);
+    let unlogged: Vec<Finding> = found
+        .into_iter()
+        .filter(|f| !f.coverage.start_logged)
+        .collect();
+    assert_eq!(
+        unlogged.iter().map(|f| f.record_id).collect::<Vec<_>>(),
+        [409645],
+        "{}",
+        list(&unlogged)
+    );
 }

@@ -4,14 +4,17 @@
 //! pool so that collisions are the rule: hosts that differ only in case or domain, PIDs from
 //! a handful (reuse, a process its own parent), GUIDs that repeat and point at themselves,
 //! the null GUID, times that go backwards or sit at the ends of what a FILETIME can hold, and
-//! boot, shutdown, crash and clock markers anywhere in the sequence.
+//! boot, shutdown, crash and clock markers anywhere in the sequence, and sightings (Sysmon
+//! 3/17/18/22) of processes whose start may or may not be there. The baseline then scans the
+//! history, so the rules' reading of placeholders (sighted or named by a child) runs too.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use chrono::{DateTime, TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
+use lineage::baseline::rules::Baseline;
 use lineage::model::{
-    Body, Event, EventKind, Marker, MarkerKind, ProcessExit, ProcessStart, Source,
+    Body, Event, EventKind, Marker, MarkerKind, ProcessExit, ProcessSighting, ProcessStart, Source,
 };
 use lineage::report::tree::{write, TreeOptions};
 use std::sync::Arc;
@@ -92,6 +95,11 @@ enum What {
         marker: u8,
         new_time: Option<Time>,
         uptime: Option<u32>,
+    },
+    Seen {
+        pid: u8,
+        guid: u8,
+        image: u8,
     },
 }
 
@@ -180,6 +188,19 @@ fn event(e: &Ev) -> Event {
             });
             (EventKind::Marker, Source::System, 12, body)
         }
+        What::Seen {
+            pid,
+            guid: g,
+            image,
+        } => {
+            let body = Body::Sighting(ProcessSighting {
+                pid: Some(pick(&PIDS, pid)),
+                guid: guid(g),
+                image: Some(pick(&IMAGES, image).to_string()),
+                ..ProcessSighting::default()
+            });
+            (EventKind::Sighting, Source::Sysmon, 17, body)
+        }
     };
     let t = time(e.time);
     Event {
@@ -217,4 +238,10 @@ fuzz_target!(|input: Input| {
     };
     out.clear();
     let _ = write(&mut out, &history.hosts, &focused);
+    if let Some(rules) = RULES.get_or_init(|| Baseline::defaults().ok()) {
+        let _ = lineage::baseline::scan(&history, rules);
+    }
 });
+
+/// The default rules, loaded once.
+static RULES: std::sync::OnceLock<Option<Baseline>> = std::sync::OnceLock::new();

@@ -129,9 +129,10 @@ fn print_lineage_summary(h: &History, full: bool) {
     let procs: usize = h.hosts.iter().map(|x| x.processes.len()).sum();
     let s = &h.stats;
     eprintln!(
-        "lineage: {} hosts, {boots} boots, {procs} processes ({} placeholders); parents: guid {}, pid_time_name {}, pid_time {}, pid_placeholder {}, ambiguous {}, unknown {}; sysmon+4688 merged {}, duplicate records {}, unmatched exits {}, cycles cut {}",
+        "lineage: {} hosts, {boots} boots, {procs} processes ({} placeholders, {} named by sightings); parents: guid {}, pid_time_name {}, pid_time {}, pid_placeholder {}, ambiguous {}, unknown {}; sysmon+4688 merged {}, duplicate records {}, unmatched exits {}, cycles cut {}",
         h.hosts.len(),
         s.placeholders,
+        s.sighted,
         s.links_guid,
         s.links_pid_time_name,
         s.links_pid_time,

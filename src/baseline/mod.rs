@@ -5,6 +5,12 @@
 //! wrong-parent finding; a parent found by PID alone with medium confidence lowers the
 //! severity one step; timing checks run only when the boot's start is known; must-exit checks
 //! only when that log records exits. Each finding carries the coverage facts behind it.
+//!
+//! Most rules read a process's start event, so they judge only processes whose start is
+//! logged. The image rules (path, look-alike) need only the image, so they also judge a
+//! process whose start is not logged when a logged record names its image: a Sysmon sighting
+//! of it, or a child's `ParentImage` / `ParentProcessName`. That record is the finding's
+//! evidence and its time the finding's time, and the coverage says the start was not logged.
 
 pub mod names;
 pub mod rules;
@@ -31,7 +37,8 @@ pub struct Finding {
     pub boot: usize,
     #[serde(serialize_with = "crate::lineage::ser_opt_time")]
     pub boot_start: Option<DateTime<Utc>>,
-    /// When the anomalous process started.
+    /// When the anomalous process started; for one whose start was not logged, the time of
+    /// the record that names it (`coverage.start_logged` is false).
     #[serde(serialize_with = "crate::lineage::ser_time")]
     pub time: DateTime<Utc>,
     /// Seconds from the boot's start (absent when the boot's start was not captured).
@@ -101,6 +108,9 @@ pub struct Coverage {
     pub boot_processes_logged: bool,
     /// The parent's own start event is in the logs.
     pub parent_logged: bool,
+    /// The process's own start event is in the logs; when not, the evidence is the record
+    /// that names its image (a sighting, or a child's start).
+    pub start_logged: bool,
     /// A log was cleared during this boot (1102 / 104).
     pub log_cleared_in_boot: bool,
     /// The clock was changed or went back during this boot.
@@ -181,6 +191,46 @@ impl<'a> HostCtx<'a> {
             _ => None,
         }
     }
+    /// Processes whose name is in `names` and whose image a logged record gives: every
+    /// logged process, and placeholders with a [`Witness`] (for the rules that need only the
+    /// image).
+    fn imaged<'n>(
+        &'n self,
+        names: &'n [String],
+    ) -> impl Iterator<Item = (ProcIdx, &'a Process)> + 'n {
+        self.procs().iter().enumerate().filter(move |&(i, p)| {
+            is_named(p, names) && (p.origin == Origin::Logged || self.witness(i).is_some())
+        })
+    }
+    /// For a process whose start is not logged, the record that names its image: the
+    /// sighting that showed it, else the first logged child whose parent image is it.
+    fn witness(&self, i: ProcIdx) -> Option<Witness<'a>> {
+        let p = self.procs().get(i)?;
+        if let Some(seen) = &p.seen {
+            return Some(Witness {
+                time: seen.time,
+                record: &seen.record,
+            });
+        }
+        let image = named_image(p)?;
+        self.children
+            .get(i)?
+            .iter()
+            .filter_map(|&c| self.procs().get(c))
+            .filter(|c| c.origin == Origin::Logged)
+            .filter(|c| {
+                c.info
+                    .parent_image
+                    .as_deref()
+                    .is_some_and(|pi| crate::lineage::same_image(pi, image))
+            })
+            .find_map(|c| {
+                Some(Witness {
+                    time: c.start?,
+                    record: c.sources.first()?,
+                })
+            })
+    }
     /// Logged processes whose name is in `names`.
     fn named<'n>(
         &'n self,
@@ -191,6 +241,13 @@ impl<'a> HostCtx<'a> {
             .enumerate()
             .filter(move |(_, p)| p.origin == Origin::Logged && is_named(p, names))
     }
+}
+
+/// The logged record that names a process whose own start is not logged.
+#[derive(Clone, Copy)]
+struct Witness<'a> {
+    time: DateTime<Utc>,
+    record: &'a Provenance,
 }
 
 /// The account logged for `p` is its creator's: only Security 4688 version 1 recorded the
@@ -244,7 +301,7 @@ fn check_rule(ctx: &HostCtx<'_>, rule: &Rule, out: &mut Vec<Finding>) {
             processes,
             directories,
         } => {
-            for (i, p) in ctx.named(processes) {
+            for (i, p) in ctx.imaged(processes) {
                 let Some(img) = p.info.image.as_deref().filter(|i| i.contains('\\')) else {
                     continue;
                 };
@@ -595,7 +652,7 @@ fn check_lookalike(
     out: &mut Vec<Finding>,
 ) {
     for (i, p) in ctx.procs().iter().enumerate() {
-        if p.origin != Origin::Logged {
+        if p.origin != Origin::Logged && ctx.witness(i).is_none() {
             continue;
         }
         let Some(img) = p.info.image.as_deref() else {
@@ -768,8 +825,13 @@ fn finding(
             .iter()
             .any(|n| n.boot == p.boot && k.contains(&n.kind))
     };
-    let time = p.start.unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let first = p.sources.first();
+    // A process whose start is not logged is dated and evidenced by the record naming it.
+    let witness = (p.origin != Origin::Logged)
+        .then(|| ctx.witness(i))
+        .flatten();
+    let moment = witness.map(|w| w.time).or(p.start);
+    let time = moment.unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let first = witness.map(|w| w.record).or(p.sources.first());
     let mut ancestry = forest::ancestry_text(procs, i, 32);
     if !ancestry.is_empty() {
         ancestry.push_str(" > ");
@@ -786,7 +848,7 @@ fn finding(
         time,
         since_boot_s: boot
             .and_then(|b| b.start)
-            .and_then(|bs| p.start.map(|s| (s - bs).num_milliseconds() as f64 / 1000.0)),
+            .and_then(|bs| moment.map(|s| (s - bs).num_milliseconds() as f64 / 1000.0)),
         image: p.info.image.clone(),
         pid: p.info.pid,
         guid: p.info.guid.clone(),
@@ -796,17 +858,21 @@ fn finding(
         parent_pid: p.info.parent_pid,
         parent_link: p.parent.state(),
         ancestry,
-        evidence: p
-            .sources
-            .iter()
-            .chain(p.exit.iter())
-            .map(Evidence::of)
-            .collect(),
+        evidence: match witness {
+            Some(w) => vec![Evidence::of(w.record)],
+            None => p
+                .sources
+                .iter()
+                .chain(p.exit.iter())
+                .map(Evidence::of)
+                .collect(),
+        },
         explanation,
         coverage: Coverage {
             boot_start_captured: boot.is_some_and(|b| b.captured),
             boot_processes_logged: boot.is_some_and(|b| b.processes_captured),
             parent_logged: parent.is_some_and(|pp| pp.origin == Origin::Logged),
+            start_logged: p.origin == Origin::Logged,
             log_cleared_in_boot: notes_in_boot(&[NoteKind::LogCleared]),
             clock_changed_in_boot: notes_in_boot(&[NoteKind::TimeChanged, NoteKind::ClockWentBack]),
         },

@@ -8,6 +8,7 @@
 pub mod fields;
 mod marker;
 mod process;
+pub mod sighting;
 
 use crate::ingest::{RawRecord, RecordSink};
 use crate::issues::{Issue, IssueKind};
@@ -187,6 +188,10 @@ impl<'f> Extractor<'f> {
                 let (p, t) = process::exit(source, &mut f);
                 (EventKind::Exit, crate::model::Body::Exit(p), t)
             }
+            (Source::Sysmon, id) if sighting::is_sighting(id) => {
+                let (s, t) = sighting::sighting(id, &mut f);
+                (EventKind::Sighting, crate::model::Body::Sighting(s), t)
+            }
             _ => (
                 EventKind::Marker,
                 crate::model::Body::Marker(marker::marker(source, id, &mut f)?),
@@ -227,14 +232,15 @@ impl RecordSink for Extractor<'_> {
             .is_some_and(|k| self.filter.kinds.is_empty() || self.filter.kinds.contains(&k))
     }
 
-    /// Process records are read by name: fields nobody reads (Sysmon's `RuleName`,
-    /// `Description`, `LogonGuid`, ...) need not be rendered.
+    /// Process records and sightings are read by name: fields nobody reads (Sysmon's
+    /// `RuleName`, `Description`, `LogonGuid`, ...) need not be rendered.
     fn fields(
         &self,
         provider: Option<&str>,
         event_id: Option<u32>,
     ) -> Option<crate::ingest::binxml::FieldNames> {
-        process::fields(provider?, event_id?)
+        let (p, id) = (provider?, event_id?);
+        process::fields(p, id).or_else(|| sighting::fields(p, id))
     }
 
     fn record(&mut self, mut rec: RawRecord, offset: u64) {
@@ -283,6 +289,7 @@ pub fn candidate_kind(provider: Option<&str>, event_id: Option<u32>) -> Option<E
     let marker = match (p, id) {
         (SYSMON_PROVIDER, 1) | (SECURITY_PROVIDER, 4688) => return Some(EventKind::Process),
         (SYSMON_PROVIDER, 5) | (SECURITY_PROVIDER, 4689) => return Some(EventKind::Exit),
+        (SYSMON_PROVIDER, id) if sighting::is_sighting(id) => return Some(EventKind::Sighting),
         (SYSMON_PROVIDER, id) => matches!(id, 4 | 16),
         (SECURITY_PROVIDER, id) => matches!(id, 4608 | 4609 | 4616),
         (EVENTLOG_PROVIDER, id) => matches!(id, 104 | 1100 | 1102),

@@ -162,7 +162,7 @@ fn is_boot_event(e: &Event) -> bool {
                 | MarkerKind::SysmonState
         ),
         Body::Process(p) => super::boots::is_master_smss(p),
-        Body::Exit(_) => false,
+        Body::Exit(_) | Body::Sighting(_) => false,
     }
 }
 

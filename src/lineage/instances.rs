@@ -62,7 +62,7 @@ pub fn build(events: &mut [Event], seg: &Segmented, stats: &mut Stats) -> (Vec<P
                 starts.push((boot, e.source != Source::Sysmon, e.time, e.record_id, i));
             }
             Body::Exit(_) => exits.push((e.time, e.record_id, i)),
-            Body::Marker(_) => {}
+            Body::Marker(_) | Body::Sighting(_) => {}
         }
     }
     starts.sort();
@@ -110,7 +110,7 @@ pub fn build(events: &mut [Event], seg: &Segmented, stats: &mut Stats) -> (Vec<P
 }
 
 /// Where a consumed event came from; its `Computer` text moves, not copied.
-fn take_provenance(e: &mut Event) -> Provenance {
+pub(super) fn take_provenance(e: &mut Event) -> Provenance {
     Provenance {
         source: e.source,
         event_id: e.event_id,
@@ -184,6 +184,7 @@ impl Builder {
             exit: None,
             parent: super::ParentLink::NotLogged,
             depth: 0,
+            seen: None,
         });
     }
 

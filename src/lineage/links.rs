@@ -388,6 +388,7 @@ impl Placeholders {
             exit: None,
             parent: ParentLink::NotLogged,
             depth: 0,
+            seen: None,
         });
         self.first_index + self.made.len() - 1
     }

@@ -7,7 +7,9 @@
 //! 3. [`instances`]: one process per real process (Sysmon 1 and 4688 of the same start merged),
 //!    with lifetimes from Sysmon 5 / 4689 or the end of the boot;
 //! 4. [`links`]: each process's parent, with the method and confidence of the link, and
-//!    placeholder parents for parents whose own start was never logged;
+//!    placeholder parents for parents whose own start was never logged; [`sightings`] then
+//!    names such placeholders from Sysmon records that show them running, or adds one for a
+//!    process that was seen running but whose start and children were never logged;
 //! 5. [`forest`]: depths and ancestry, computed without recursion; links that would close a
 //!    cycle are cut and say so.
 //!
@@ -26,6 +28,7 @@ pub mod links;
 mod order;
 mod pids;
 mod scan;
+pub mod sightings;
 #[doc(hidden)]
 pub mod synth;
 
@@ -53,8 +56,11 @@ pub struct Stats {
     pub duplicate_events: u64,
     /// Exit events with no process to end (the process started before logging began).
     pub unmatched_exits: u64,
-    /// Placeholder parents built from their children's parent fields.
+    /// Placeholders: parents built from their children's parent fields, and processes known
+    /// only from sightings.
     pub placeholders: u64,
+    /// Placeholders a sighting named or made (see [`sightings`]).
+    pub sighted: u64,
     /// Parent links by method.
     pub links_guid: u64,
     pub links_pid_time: u64,
@@ -391,6 +397,17 @@ pub struct Process {
     pub parent: ParentLink,
     /// Links from the root of its tree (0 for a root).
     pub depth: u32,
+    /// For a process whose start was not logged: the first record that shows it running
+    /// (a Sysmon sighting, see [`sightings`]). Boxed: nearly every process has none.
+    pub seen: Option<Box<Seen>>,
+}
+
+/// A record showing a process alive, with its image, when its start is not in the logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// When it was seen: the record's `UtcTime`.
+    pub time: DateTime<Utc>,
+    pub record: Provenance,
 }
 
 impl Process {
@@ -505,7 +522,10 @@ fn build_host(host: hosts::Host, events: &mut [Event], stats: &mut Stats) -> Hos
     let notes = boots::notes(events, &files, &segmented);
     let coverage = links::coverage(events);
     let (mut processes, ids) = instances::build(events, &segmented, stats);
+    let sighted = sightings::collect(events, &segmented, &ids);
+    let logged = processes.len();
     links::link(&mut processes, &ids, &segmented, &coverage, stats);
+    sightings::attach(&mut processes, logged, sighted, &coverage, stats);
     forest::finish(&mut processes, stats);
     HostHistory {
         name: host.name,

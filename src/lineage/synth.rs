@@ -423,6 +423,7 @@ impl Gen<'_> {
             Body::Process(_) => EventKind::Process,
             Body::Exit(_) => EventKind::Exit,
             Body::Marker(_) => EventKind::Marker,
+            Body::Sighting(_) => EventKind::Sighting,
         };
         self.events.push(Event {
             kind,

@@ -265,6 +265,13 @@ fn csv_row(e: &Event) -> Vec<String> {
             rest[27] = opt(&m.uptime_seconds);
             rest[28] = opt(&m.detail);
         }
+        Body::Sighting(s) => {
+            rest[0] = opt(&s.pid);
+            rest[1] = opt(&s.guid);
+            rest[2] = opt(&s.image);
+            rest[6] = opt(&s.user);
+            rest[28] = opt(&s.detail);
+        }
     }
     row.append(&mut rest);
     row
@@ -320,6 +327,12 @@ pub fn table(w: &mut dyn Write, events: &[Event]) -> io::Result<()> {
                 String::new(),
                 marker_name(m),
                 marker_detail(m),
+            ),
+            Body::Sighting(s) => (
+                opt(&s.pid),
+                String::new(),
+                s.image.clone().unwrap_or_default(),
+                s.detail.clone().unwrap_or_default(),
             ),
         };
         writeln!(

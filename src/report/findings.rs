@@ -153,6 +153,9 @@ fn write_one(out: &mut dyn Write, f: &Finding) -> io::Result<()> {
     if !c.boot_start_captured {
         gaps.push("boot start not in the logs");
     }
+    if !c.start_logged {
+        gaps.push("its own start not logged (the evidence names its image)");
+    }
     if !c.parent_logged {
         gaps.push("parent's own start not logged");
     }

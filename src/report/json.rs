@@ -74,6 +74,13 @@ pub fn write_event(out: &mut Vec<u8>, e: &Event) {
             o.opt_num("uptime_seconds", m.uptime_seconds);
             o.opt_str("detail", &m.detail);
         }
+        Body::Sighting(s) => {
+            o.opt_num("pid", s.pid);
+            o.opt_str("guid", &s.guid);
+            o.opt_str("image", &s.image);
+            o.opt_str("user", &s.user);
+            o.opt_str("detail", &s.detail);
+        }
     }
     o.end();
 }
@@ -264,7 +271,7 @@ mod tests {
             "{w:?}"
         );
     }
-    use crate::model::{Marker, ProcessExit, ProcessStart};
+    use crate::model::{Marker, ProcessExit, ProcessSighting, ProcessStart};
     use std::sync::Arc;
 
     fn time(s: i64, ns: u32) -> DateTime<Utc> {
@@ -355,6 +362,17 @@ mod tests {
             e.source = Source::System;
             same_as_serde(&e);
         }
+        let mut e = base(Body::Sighting(ProcessSighting {
+            pid: Some(1120),
+            guid: Some("{747f3d96-96a8-5f70-0000-0010c0f02d00}".into()),
+            image: Some("C:\\Windows\\svchost.exe".into()),
+            user: Some("NT AUTHORITY\\SYSTEM".into()),
+            detail: Some("\\svchost-\u{1b}[31m\u{202e}".into()),
+        }));
+        e.kind = EventKind::Sighting;
+        e.event_id = 17;
+        same_as_serde(&e);
+        same_as_serde(&base(Body::Sighting(ProcessSighting::default())));
     }
 
     #[test]

@@ -90,6 +90,10 @@ const KINDS: &str = "\
 | `children` | `parents`, [`allowed`], [`forbidden`] (at least one of the two) | the children of `parents` |
 ";
 
+/// Said of the rules that need only the image, which also judge processes whose start was not
+/// logged (see `baseline`).
+const UNLOGGED: &str = " Also judged for a process whose start was not logged when a logged record names its image (a Sysmon 3/17/18/22 sighting of it, or a child's parent image): that record is the evidence.";
+
 fn list(v: &[String]) -> String {
     v.iter()
         .map(|s| format!("`{s}`"))
@@ -138,13 +142,17 @@ pub fn describe(r: &Rule) -> String {
             processes,
             directories,
         } => {
-            format!("{} run from {}.", list(processes), list(directories))
+            format!(
+                "{} run from {}.{UNLOGGED}",
+                list(processes),
+                list(directories)
+            )
         }
         Check::Lookalike {
             processes,
             known_good,
         } => format!(
-            "no image name looks like {} without being it (known good: {}).",
+            "no image name looks like {} without being it (known good: {}).{UNLOGGED}",
             list(processes),
             list(known_good)
         ),

@@ -68,6 +68,9 @@ pub fn render(c: &Collected) -> String {
             (Source::Sysmon, 5) => "sysmon 5 (process end)",
             (Source::Security, 4688) => "security 4688 (process start)",
             (Source::Security, 4689) => "security 4689 (process end)",
+            (Source::Sysmon, id) if crate::extract::sighting::is_sighting(*id) => {
+                "sysmon 3/17/18/22 (process sighted)"
+            }
             _ => "markers (boot, shutdown, clock, log)",
         };
         *by_kind.entry(name).or_default() += n;

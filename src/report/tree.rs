@@ -304,6 +304,20 @@ pub fn line(procs: &[Process], i: ProcIdx, level: usize) -> String {
     if let Some(tag) = origin_tag(p.origin) {
         s.push_str(&format!("  [{tag}]"));
     }
+    // Where a process whose start is not logged was seen (only numbers: nothing to escape).
+    if let Some(seen) = &p.seen {
+        let source = match seen.record.source {
+            crate::model::Source::Sysmon => "sysmon",
+            crate::model::Source::Security => "security",
+            crate::model::Source::System => "system",
+        };
+        s.push_str(&format!(
+            "  [seen: {source} {} record {} at {}]",
+            seen.record.event_id,
+            seen.record.record_id,
+            format_rfc3339_ms(&seen.time)
+        ));
+    }
     if let Some(tag) = link_tag(&p.parent) {
         s.push_str(&format!("  [{tag}]"));
     }

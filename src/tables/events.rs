@@ -1,4 +1,5 @@
-//! The `events` table: one row per typed event as read (process starts, exits, markers),
+//! The `events` table: one row per typed event as read (process starts, exits, markers,
+//! sightings),
 //! before any lineage reasoning, for hunts that need the raw record (who cleared a log, what
 //! a 4688 said before it was merged with its Sysmon twin).
 //!
@@ -98,17 +99,30 @@ impl Rows {
         self.record_id.push(e.record_id);
         self.file.push(e.file.to_string());
         self.offset.push(e.offset);
-        let (mut p, mut x, mut m) = (None, None, None);
+        let (mut p, mut x, mut m, mut v) = (None, None, None, None);
         match &e.body {
             Body::Process(s) => p = Some(s.as_ref()),
             Body::Exit(s) => x = Some(s),
             Body::Marker(s) => m = Some(s),
+            Body::Sighting(s) => v = Some(s),
         }
-        let image = p.map(|s| o(&s.image)).or(x.map(|s| o(&s.image))).flatten();
-        self.pid
-            .push(p.map(|s| s.pid).or(x.map(|s| s.pid)).flatten());
-        self.guid
-            .push(p.map(|s| o(&s.guid)).or(x.map(|s| o(&s.guid))).flatten());
+        let image = p
+            .map(|s| o(&s.image))
+            .or(x.map(|s| o(&s.image)))
+            .or(v.map(|s| o(&s.image)))
+            .flatten();
+        self.pid.push(
+            p.map(|s| s.pid)
+                .or(x.map(|s| s.pid))
+                .or(v.map(|s| s.pid))
+                .flatten(),
+        );
+        self.guid.push(
+            p.map(|s| o(&s.guid))
+                .or(x.map(|s| o(&s.guid)))
+                .or(v.map(|s| o(&s.guid)))
+                .flatten(),
+        );
         self.image_name.push(
             image
                 .as_deref()
@@ -116,8 +130,12 @@ impl Rows {
                 .filter(|n| !n.is_empty()),
         );
         self.image.push(image);
-        self.user
-            .push(p.map(|s| o(&s.user)).or(x.map(|s| o(&s.user))).flatten());
+        self.user.push(
+            p.map(|s| o(&s.user))
+                .or(x.map(|s| o(&s.user)))
+                .or(v.map(|s| o(&s.user)))
+                .flatten(),
+        );
         self.original_file_name
             .push(p.and_then(|s| o(&s.original_file_name)));
         self.command_line.push(p.and_then(|s| o(&s.command_line)));
@@ -157,7 +175,10 @@ impl Rows {
         self.previous_time
             .push(m.and_then(|s| s.previous_time.as_ref().map(ms)));
         self.uptime_seconds.push(m.and_then(|s| s.uptime_seconds));
-        self.detail.push(m.and_then(|s| o(&s.detail)));
+        self.detail.push(
+            m.and_then(|s| o(&s.detail))
+                .or(v.and_then(|s| o(&s.detail))),
+        );
     }
 }
 

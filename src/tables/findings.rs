@@ -102,5 +102,12 @@ pub fn findings_frame(found: &[Finding]) -> PolarsResult<DataFrame> {
                 .map(|f| f.coverage.clock_changed_in_boot)
                 .collect::<Vec<_>>(),
         ),
+        Column::new(
+            "start_logged".into(),
+            found
+                .iter()
+                .map(|f| f.coverage.start_logged)
+                .collect::<Vec<_>>(),
+        ),
     ])
 }

@@ -58,6 +58,10 @@ struct Rows {
     record_ids: Vec<String>,
     files: Vec<String>,
     exit_record_id: Vec<Option<u64>>,
+    seen_time: Vec<Option<i64>>,
+    seen_event_id: Vec<Option<u32>>,
+    seen_record_id: Vec<Option<u64>>,
+    seen_file: Vec<Option<String>>,
 }
 
 impl Rows {
@@ -131,6 +135,11 @@ impl Rows {
         self.files.push(join(&|s| s.file.to_string()));
         self.exit_record_id
             .push(p.exit.as_ref().map(|x| x.record_id));
+        let seen = p.seen.as_deref();
+        self.seen_time.push(seen.map(|s| ms(&s.time)));
+        self.seen_event_id.push(seen.map(|s| s.record.event_id));
+        self.seen_record_id.push(seen.map(|s| s.record.record_id));
+        self.seen_file.push(seen.map(|s| s.record.file.to_string()));
     }
 }
 
@@ -187,6 +196,10 @@ pub fn processes_frame(hosts: &[&HostHistory]) -> PolarsResult<DataFrame> {
         text_col_all("record_ids", r.record_ids),
         text_col_all("files", r.files),
         Column::new("exit_record_id".into(), r.exit_record_id),
+        time_col("seen_time", r.seen_time),
+        Column::new("seen_event_id".into(), r.seen_event_id),
+        Column::new("seen_record_id".into(), r.seen_record_id),
+        text_col("seen_file", r.seen_file),
     ];
     DataFrame::new_infer_height(cols)
 }

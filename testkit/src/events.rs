@@ -146,6 +146,20 @@ pub struct ProcessTerminate {
     pub user: String,
 }
 
+/// Sysmon 17 (pipe created) or 18 (pipe connected), schema version 1 as in
+/// `DE_renamed_psexec_service_sysmon_17_18.evtx`: the process is named by GUID, PID and image
+/// only, which makes it a "sighting" for `lineage`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipeEvent {
+    /// `true`: 17 `CreatePipe`; `false`: 18 `ConnectPipe`.
+    pub created: bool,
+    pub utc_time: DateTime<Utc>,
+    pub guid: Guid,
+    pub pid: u32,
+    pub pipe_name: String,
+    pub image: String,
+}
+
 /// Security 4688. `v2` carries what version 2 (Windows 10+) adds; `None` writes version 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewProcess {
@@ -244,6 +258,7 @@ struct Bodies {
     sysmon5: Arc<Template>,
     sysmon4: Arc<Template>,
     sysmon16: Arc<Template>,
+    sysmon_pipe: Arc<Template>,
     sec4688v1: Arc<Template>,
     sec4688v2: Arc<Template>,
     sec4689: Arc<Template>,
@@ -292,6 +307,17 @@ const SYSMON5_FIELDS: &[(&str, u8)] = &[
     ("ProcessId", vt::UINT32),
     ("Image", vt::STRING),
     ("User", vt::STRING),
+];
+
+/// Sysmon 17 and 18 share one layout.
+const SYSMON_PIPE_FIELDS: &[(&str, u8)] = &[
+    ("RuleName", vt::STRING),
+    ("EventType", vt::STRING),
+    ("UtcTime", vt::STRING),
+    ("ProcessGuid", vt::GUID),
+    ("ProcessId", vt::UINT32),
+    ("PipeName", vt::STRING),
+    ("Image", vt::STRING),
 ];
 
 const SYSMON4_FIELDS: &[(&str, u8)] = &[
@@ -436,6 +462,7 @@ impl Bodies {
             sysmon5: event_data(SYSMON5_FIELDS),
             sysmon4: event_data(SYSMON4_FIELDS),
             sysmon16: event_data(SYSMON16_FIELDS),
+            sysmon_pipe: event_data(SYSMON_PIPE_FIELDS),
             sec4688v1: event_data(SEC4688_V1_FIELDS),
             sec4688v2: event_data(&v2),
             sec4689: event_data(SEC4689_FIELDS),
@@ -747,6 +774,28 @@ impl EventFactory {
             z(&p.user),
         ];
         self.sysmon(&s, h, &self.bodies.sysmon5, values)
+    }
+
+    /// Sysmon 17 (`CreatePipe`) or 18 (`ConnectPipe`): version 1, task = event id, `RuleName`
+    /// empty as Sysmon writes it when no rule name applies.
+    pub fn sysmon_pipe(&self, h: &Header, p: &PipeEvent) -> Event {
+        let (id, kind) = if p.created {
+            (17, "CreatePipe")
+        } else {
+            (18, "ConnectPipe")
+        };
+        let mut s = spec(id, 1, 4, id, SYSMON_KW);
+        s.user = SystemUser::LocalSystem;
+        let values = vec![
+            z(""),
+            z(kind),
+            z(&sysmon_time(p.utc_time)),
+            Value::Guid(p.guid.0),
+            Value::U32(p.pid),
+            z(&p.pipe_name),
+            z(&p.image),
+        ];
+        self.sysmon(&s, h, &self.bodies.sysmon_pipe, values)
     }
 
     /// Sysmon 4, service state changed (`Started`, `Stopped`).

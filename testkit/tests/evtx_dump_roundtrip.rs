@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use lineage_testkit::events::{
-    Account, DirtyReboot, NewProcess, NewProcessV2, ProcessCreate, ProcessExit, ProcessTerminate,
-    ShutdownRequest, TimeChange,
+    Account, DirtyReboot, NewProcess, NewProcessV2, PipeEvent, ProcessCreate, ProcessExit,
+    ProcessTerminate, ShutdownRequest, TimeChange,
 };
 use lineage_testkit::values::{Guid, Sid};
 use lineage_testkit::*;
@@ -203,7 +203,35 @@ fn every_kind(f: &EventFactory) -> Vec<(Event, Vec<(&'static str, String)>)> {
             f.shutdown_requested(&h, &restart_request()),
             restart_request_fields(),
         ),
+        (
+            f.sysmon_pipe(&h, &pipe(true)),
+            vec![
+                ("EventType", s("CreatePipe")),
+                ("UtcTime", s("2024-03-01 10:00:00.250")),
+                ("ProcessGuid", p.guid.to_braced()),
+                ("ProcessId", s("4321")),
+                ("PipeName", s("\\svchost-WIN10-A-8116-stdin")),
+                ("Image", s("C:\\Windows\\svchost.exe")),
+            ],
+        ),
+        (
+            f.sysmon_pipe(&h, &pipe(false)),
+            vec![("EventType", s("ConnectPipe")), ("ProcessId", s("4321"))],
+        ),
     ]
+}
+
+/// A renamed PsExec service in `C:\Windows` creating (or connecting to) its stdin pipe.
+fn pipe(created: bool) -> PipeEvent {
+    let p = sample_create();
+    PipeEvent {
+        created,
+        utc_time: p.utc_time,
+        guid: p.guid,
+        pid: p.pid,
+        pipe_name: "\\svchost-WIN10-A-8116-stdin".into(),
+        image: "C:\\Windows\\svchost.exe".into(),
+    }
 }
 
 /// The Windows Time service setting the clock back 250 ms (Security 4616).
@@ -366,6 +394,13 @@ fn every_event_type_reads_back_with_its_values() {
     let uptime = &read[16]["EventData"]["Data"]["#text"];
     assert_eq!(text(&uptime[4]), "86400");
     check_new_markers(&read);
+    // Sysmon 17/18 as in the corpus: version 1, task = event id.
+    for (i, id) in [(21, 17), (22, 18)] {
+        assert_eq!(event_id(&read[i]), id);
+        assert_eq!(read[i]["System"]["Version"], 1);
+        assert_eq!(read[i]["System"]["Task"], id);
+        assert_eq!(text(&read[i]["EventData"]["RuleName"]), "");
+    }
 }
 
 /// The System values of 4616, 104, 41 and 1074 are the ones Windows writes (records of

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use lineage::lineage::synth::{generate, SynthConfig, TrueProcess};
-use lineage::lineage::{build, History, Origin, ParentLink};
+use lineage::lineage::{build, EndReason, History, Origin, ParentLink};
 use lineage::model::{Event, Source};
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -77,6 +77,46 @@ fn assert_all_parents_true(h: &History, truth: &[TrueProcess]) {
     }
 }
 
+/// The processes linked to a logged parent other than their true one, as (child, linked
+/// parent), when the history of `seed` (Security 4688 v2 and 4689, PIDs from a pool of 20)
+/// loses every `drop_every`-th 4688.
+fn wrong_parents_with_starts_lost(seed: u64, drop_every: usize) -> Vec<(TrueProcess, TrueProcess)> {
+    let (events, truth) = generate(&config(seed, 20, false, Some(2), true));
+    let mut n = 0;
+    let kept: Vec<Event> = events
+        .into_iter()
+        .filter(|e| {
+            if e.source == Source::Security && e.event_id == 4688 {
+                n += 1;
+                n % drop_every != 0
+            } else {
+                true
+            }
+        })
+        .collect();
+    let h = build(kept);
+    let (_, by_guid) = truth_index(&truth);
+    rebuilt_links(&h, &truth)
+        .into_iter()
+        .filter_map(|(me, parent, _)| {
+            let p = parent?;
+            let want = truth[me].parent_guid.as_ref().map(|g| by_guid[g]);
+            (Some(p) != want).then(|| (truth[me].clone(), truth[p].clone()))
+        })
+        .collect()
+}
+
+/// The history `missing_starts_never_give_wrong_parents` failed on: the cmd.exe PID 56 that
+/// exited and the one that took PID 56 in the same millisecond (see the explicit case
+/// `pid_taken_in_the_tick_its_holder_exited_keeps_the_exit_with_the_holder`).
+#[test]
+fn missing_starts_seed_140045758787804398_drop_every_5() {
+    assert_eq!(
+        wrong_parents_with_starts_lost(140_045_758_787_804_398, 5),
+        []
+    );
+}
+
 fn config(seed: u64, pool: u64, sysmon: bool, security: Option<u8>, exits: bool) -> SynthConfig {
     SynthConfig {
         seed,
@@ -130,27 +170,8 @@ proptest! {
     /// parent's start is missing links to a placeholder or is ambiguous.
     #[test]
     fn missing_starts_never_give_wrong_parents(seed in any::<u64>(), drop_every in 3usize..9) {
-        let (events, truth) = generate(&config(seed, 20, false, Some(2), true));
-        let mut n = 0;
-        let kept: Vec<Event> = events
-            .into_iter()
-            .filter(|e| {
-                if e.source == Source::Security && e.event_id == 4688 {
-                    n += 1;
-                    n % drop_every != 0
-                } else {
-                    true
-                }
-            })
-            .collect();
-        let h = build(kept);
-        let (_, by_guid) = truth_index(&truth);
-        for (me, parent, _) in rebuilt_links(&h, &truth) {
-            if let Some(p) = parent {
-                let want = truth[me].parent_guid.as_ref().map(|g| by_guid[g]);
-                prop_assert_eq!(Some(p), want, "wrong parent for {:?}", truth[me]);
-            }
-        }
+        let wrong = wrong_parents_with_starts_lost(seed, drop_every);
+        prop_assert!(wrong.is_empty(), "wrong parents: {:?}", wrong);
     }
 
     /// A linked parent never starts after its child, nor ends before the child starts.
@@ -337,4 +358,152 @@ fn very_deep_chains_do_not_overflow() {
     let mut out = Vec::new();
     let shown = lineage::report::tree::write(&mut out, &h.hosts, &Default::default()).unwrap();
     assert_eq!(shown as u64, n + 1);
+}
+
+/// A Security-only log of one host, one record after the other in `Security.evtx`: each item
+/// is (milliseconds after a fixed instant, what was logged), record ids in list order.
+enum Logged {
+    /// 4688 v2: PID, image, parent PID, parent image.
+    Start(u64, &'static str, u64, &'static str),
+    /// 4689: PID, image.
+    Exit(u64, &'static str),
+}
+
+fn security_log(records: &[(i64, Logged)]) -> Vec<Event> {
+    use lineage::model::{Body, EventKind, ProcessExit, ProcessStart};
+    use std::sync::Arc;
+    let t0 = DateTime::from_timestamp(1_600_000_000, 0).unwrap();
+    let file: Arc<str> = Arc::from("HOST/Security.evtx");
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, (ms, what))| {
+            let (kind, event_id, body) = match *what {
+                Logged::Start(pid, image, ppid, parent) => (
+                    EventKind::Process,
+                    4688,
+                    Body::Process(Box::new(ProcessStart {
+                        pid: Some(pid),
+                        image: Some(image.into()),
+                        parent_pid: Some(ppid),
+                        parent_image: Some(parent.into()),
+                        ..Default::default()
+                    })),
+                ),
+                Logged::Exit(pid, image) => (
+                    EventKind::Exit,
+                    4689,
+                    Body::Exit(ProcessExit {
+                        pid: Some(pid),
+                        image: Some(image.into()),
+                        ..Default::default()
+                    }),
+                ),
+            };
+            let time = t0 + chrono::Duration::milliseconds(*ms);
+            Event {
+                kind,
+                host: "HOST".into(),
+                time,
+                logged: time,
+                source: Source::Security,
+                channel: "Security".into(),
+                provider: "Microsoft-Windows-Security-Auditing".into(),
+                event_id,
+                version: Some(2),
+                record_id: i as u64 + 1,
+                file: Arc::clone(&file),
+                offset: 0,
+                body,
+            }
+        })
+        .collect()
+}
+
+/// The parent of the process with this PID and start (ms), as (PID, start ms) of a logged
+/// process, or `Err(state)` for a placeholder or no link.
+fn parent_of(h: &History, pid: u64, start_ms: i64) -> Result<(u64, i64), String> {
+    let t0 = DateTime::from_timestamp(1_600_000_000, 0).unwrap();
+    let procs = &h.hosts[0].processes;
+    let child = procs
+        .iter()
+        .find(|p| {
+            p.origin == Origin::Logged
+                && p.info.pid == Some(pid)
+                && p.start == Some(t0 + chrono::Duration::milliseconds(start_ms))
+        })
+        .expect("the child is logged");
+    match child.parent.parent().map(|i| &procs[i]) {
+        Some(p) if p.origin == Origin::Logged => Ok((
+            p.info.pid.unwrap(),
+            (p.start.unwrap() - t0).num_milliseconds(),
+        )),
+        _ => Err(child.parent.state().to_string()),
+    }
+}
+
+/// Regression (`missing_starts_never_give_wrong_parents`, seed 140045758787804398, drop_every
+/// 5): cmd.exe PID 56 exited and a new cmd.exe took PID 56 in the same millisecond, exit
+/// logged first. The exit went to the newer process (the latest start "at or before" it), the
+/// older one stayed running, and the newer one's child was linked to the older one.
+#[test]
+fn pid_taken_in_the_tick_its_holder_exited_keeps_the_exit_with_the_holder() {
+    use Logged::{Exit, Start};
+    const CMD: &str = r"C:\Windows\System32\cmd.exe";
+    const TASK: &str = r"C:\Windows\System32\taskhostw.exe";
+    const EXPLORER: &str = r"C:\Windows\explorer.exe";
+    let history = |with_new_cmd: bool| {
+        let mut log = vec![(0, Start(56, CMD, 8, EXPLORER)), (20_866, Exit(56, CMD))];
+        if with_new_cmd {
+            log.push((20_866, Start(56, CMD, 8, EXPLORER)));
+        }
+        log.push((34_178, Start(44, TASK, 56, CMD)));
+        build(security_log(&log))
+    };
+    // Complete: the child's parent is the newer cmd.exe, and the exit is the older one's.
+    let h = history(true);
+    assert_eq!(parent_of(&h, 44, 34_178), Ok((56, 20_866)));
+    let t0 = DateTime::from_timestamp(1_600_000_000, 0).unwrap();
+    let cmd_ends: Vec<_> = h.hosts[0]
+        .processes
+        .iter()
+        .filter(|p| p.origin == Origin::Logged && p.info.pid == Some(56))
+        .map(|p| (p.start.map(|s| (s - t0).num_milliseconds()), p.end_reason))
+        .collect();
+    assert_eq!(
+        cmd_ends,
+        [
+            (Some(0), EndReason::Exited),
+            (Some(20_866), EndReason::Running)
+        ]
+    );
+    // The newer cmd.exe's 4688 lost: a placeholder, not the cmd.exe that exited.
+    let h = history(false);
+    assert_eq!(parent_of(&h, 44, 34_178), Err("pid_placeholder".into()));
+}
+
+/// The other side of the same tick: a holder whose exit is written before the child's start,
+/// at the same instant, had exited when the child was created, so it is not the parent (whose
+/// own start is lost); with the child's start written first, it is.
+#[test]
+fn exit_written_before_the_childs_start_in_the_same_tick_rules_that_parent_out() {
+    use Logged::{Exit, Start};
+    const CMD: &str = r"C:\Windows\System32\cmd.exe";
+    const CONHOST: &str = r"C:\Windows\System32\conhost.exe";
+    const EXPLORER: &str = r"C:\Windows\explorer.exe";
+    let exit_first = build(security_log(&[
+        (0, Start(56, CMD, 8, EXPLORER)),
+        (5_000, Exit(56, CMD)),
+        (5_000, Start(60, CONHOST, 56, CMD)),
+    ]));
+    assert_eq!(
+        parent_of(&exit_first, 60, 5_000),
+        Err("pid_placeholder".into())
+    );
+    let child_first = build(security_log(&[
+        (0, Start(56, CMD, 8, EXPLORER)),
+        (5_000, Start(60, CONHOST, 56, CMD)),
+        (5_000, Exit(56, CMD)),
+    ]));
+    assert_eq!(parent_of(&child_first, 60, 5_000), Ok((56, 0)));
 }

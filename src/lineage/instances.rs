@@ -205,7 +205,7 @@ impl Builder {
                 .newest_first(boot, x.pid?)
                 .filter(|&i| {
                     procs.get(i).is_some_and(|p| {
-                        p.start.is_some_and(|s| s <= e.time)
+                        started_before_exit(p, e)
                             && exit_open_or_twin(p, e.time)
                             && match (x.image.as_deref(), p.info.image.as_deref()) {
                                 (Some(a), Some(b)) => super::same_image(a, b),
@@ -285,6 +285,23 @@ fn fill_missing(into: &mut ProcessStart, from: ProcessStart) {
         token_elevation_type,
         mandatory_label
     );
+}
+
+/// The process had started when the exit `e` was logged: it started earlier, or at the same
+/// instant and its start record comes first in the log that has both. Without the record
+/// order, a process that took a PID in the very tick its previous holder exited would take
+/// that exit too, and the previous holder would stay "running" and be found as a parent.
+/// Starts and exits at one instant in different logs keep the benefit of the doubt.
+fn started_before_exit(p: &Process, e: &Event) -> bool {
+    match p.start {
+        Some(s) if s < e.time => true,
+        Some(s) if s == e.time => p
+            .sources
+            .iter()
+            .find_map(|src| src.written_before(&e.file, e.record_id))
+            .unwrap_or(true),
+        _ => false,
+    }
 }
 
 /// Not yet exited, or exited so close to `t` that this is the other log's record of it.

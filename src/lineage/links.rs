@@ -192,6 +192,25 @@ fn linked(parent: ProcIdx, method: LinkMethod, confidence: Confidence) -> Parent
     }
 }
 
+/// The holder `p` of a PID had exited when `child`, started at `cs`, was created: its exit
+/// is earlier, or at the same instant but written before the child's start in the log that
+/// has both (a parent cannot exit before creating its child, so an exit logged first is an
+/// older holder's, and the child's real parent is a newer holder, logged or not).
+fn exited_before(p: &Process, child: &Process, cs: DateTime<Utc>) -> bool {
+    if p.end_reason != EndReason::Exited {
+        return false;
+    }
+    match (p.end, &p.exit) {
+        (Some(e), _) if e < cs => true,
+        (Some(e), Some(x)) if e == cs => child
+            .sources
+            .iter()
+            .find_map(|s| x.written_before(&s.file, s.record_id))
+            .unwrap_or(false),
+        _ => false,
+    }
+}
+
 /// A name the child logged for its parent, if it is a real one.
 fn logged_parent_name(info: &ProcessStart) -> Option<&str> {
     info.parent_image
@@ -223,10 +242,7 @@ fn by_pid(
         .filter(|&i| i != c)
         .filter(|&i| {
             procs.get(i).is_some_and(|p| match (p.start, start) {
-                (Some(ps), Some(cs)) => {
-                    ps <= cs
-                        && !(p.end_reason == EndReason::Exited && p.end.is_some_and(|e| e < cs))
-                }
+                (Some(ps), Some(cs)) => ps <= cs && !exited_before(p, child, cs),
                 _ => false,
             })
         })

@@ -233,6 +233,14 @@ impl Provenance {
             computer: e.host.clone(),
         }
     }
+
+    /// Whether this record was written before the record `record_id` of `file`: `None` when
+    /// they are in different files, whose record numbers do not compare. Where two events
+    /// have the same time (a PID freed and taken again within one clock tick), their order in
+    /// the log they share is the only evidence of which came first.
+    pub fn written_before(&self, file: &str, record_id: u64) -> Option<bool> {
+        (*self.file == *file).then_some(self.record_id < record_id)
+    }
 }
 
 /// Whether a process was logged or inferred.

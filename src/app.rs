@@ -10,7 +10,7 @@ use crate::ingest::integrity::FileFlags;
 use crate::ingest::ReadError;
 use crate::issues::{Issue, IssueKind};
 use crate::model::Event;
-use crate::report::events::{JsonLine, JsonLines};
+use crate::report::events::{JsonLine, JsonLines, KeptText};
 use crate::report::output::{is_broken_pipe, Destination, OutputFile};
 use crate::report::{events as writers, summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -128,7 +128,7 @@ pub struct Collected {
     /// sort key and where its text is are kept: less memory, and serialising runs in
     /// parallel. `json` holds the text, one buffer per unit of work.
     pub lines: Vec<JsonLine>,
-    pub json: Vec<Vec<u8>>,
+    pub json: KeptText,
     pub issues: Vec<Issue>,
     pub tally: Tally,
     pub files: usize,
@@ -330,12 +330,19 @@ struct UnitResult {
     rendered: u64,
 }
 
+/// The input bytes a unit reads: its chunks of an EVTX file, or a whole export.
+fn unit_bytes(u: &Unit<'_>) -> u64 {
+    match u.input.format {
+        Format::Evtx => (u.chunks.end - u.chunks.start).saturating_mul(evtx_reader::CHUNK_SIZE),
+        Format::Xml | Format::JsonLines => u.input.size,
+    }
+}
+
 fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar, as_lines: bool) -> UnitResult {
     let mut ex = Extractor::new(Arc::clone(&u.input.name), filter);
     ex.progress_bar = Some(bar.clone());
     if as_lines {
-        // Once past the allocator's mmap threshold the buffer grows by remapping, not copying.
-        ex.lines = Some(JsonLines::default());
+        ex.lines = Some(JsonLines::with_capacity(unit_bytes(u) / 4));
     }
     let mut chunks = Vec::new();
     let mut rendered = 0;

@@ -873,17 +873,31 @@ fn render_guid(g: &[u8]) -> Option<String> {
 /// its own.
 fn push_guid(out: &mut String, g: &[u8]) -> Option<()> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    const ORDER: [usize; 16] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+    /// (byte of the GUID, where its two digits go in the text), in text order.
+    const PLACES: [(usize, usize); 16] = [
+        (3, 1),
+        (2, 3),
+        (1, 5),
+        (0, 7),
+        (5, 10),
+        (4, 12),
+        (7, 15),
+        (6, 17),
+        (8, 20),
+        (9, 22),
+        (10, 25),
+        (11, 27),
+        (12, 29),
+        (13, 31),
+        (14, 33),
+        (15, 35),
+    ];
     let g: &[u8; 16] = g.get(..16)?.try_into().ok()?;
     let mut text = *b"{00000000-0000-0000-0000-000000000000}";
-    let mut at = 1;
-    for (i, &byte) in ORDER.iter().map(|&o| &g[o]).enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            at += 1; // the '-' already in place
-        }
-        text[at] = HEX[usize::from(byte >> 4)];
-        text[at + 1] = HEX[usize::from(byte & 0xf)];
-        at += 2;
+    // Constant places in fixed-size arrays: the loop unrolls with no bounds checks.
+    for (from, to) in PLACES {
+        text[to] = HEX[usize::from(g[from] >> 4)];
+        text[to + 1] = HEX[usize::from(g[from] & 0xf)];
     }
     out.push_str(std::str::from_utf8(&text).ok()?);
     Some(())

@@ -25,7 +25,7 @@ mod hunt;
 mod scan;
 
 /// Chunks per work unit: large files are split so both cores share one file, and a unit's
-/// memory stays at its read buffer (a few chunks) plus the events it keeps.
+/// memory stays at one 64 KiB chunk plus the events it keeps.
 const CHUNKS_PER_UNIT: u64 = 64;
 
 /// How to find and read the inputs: shared by every command that reads logs.

@@ -1,7 +1,7 @@
 //! The EVTX reader: the only module that touches the `evtx` crate.
 //!
 //! A file is read as ranges of whole 64 KiB chunks, so one large file can be split across
-//! threads and memory stays at a few chunks per thread whatever the file size. Each chunk is
+//! threads and memory stays at one chunk per thread whatever the file size. Each chunk is
 //! checked byte by byte (see [`super::integrity`]), parsed by the evtx crate, and each record is
 //! decoded by [`super::binxml`] from its substitution values; a record of a shape that module
 //! does not handle is rendered to XML by the evtx crate and read by the XML reader instead.
@@ -21,23 +21,6 @@ use std::sync::Arc;
 pub const FILE_HEADER_SIZE: u64 = 4096;
 /// Size of one chunk.
 pub const CHUNK_SIZE: u64 = 65536;
-/// Chunks read from the file per call: a unit's chunks are read in sequence, 512 KiB at a
-/// time, rather than one seek and one read per chunk (8,000 system calls on a 260 MB file).
-const READ_CHUNKS: u64 = 8;
-
-/// Fill `buf` from `f` unless the file ends first; the number of bytes read.
-fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) {
-        match f.read(rest) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
 
 /// Counters a reader keeps beside what it sends to the sink.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -80,36 +63,27 @@ pub fn read_chunks(
     };
     let mut f = File::open(path).map_err(io)?;
     let mut counters = EvtxCounters::default();
+    let mut buf = vec![0u8; CHUNK_SIZE as usize];
     let mut shared = SharedTemplates::default();
-    let start = FILE_HEADER_SIZE + range.start * CHUNK_SIZE;
-    f.seek(SeekFrom::Start(start)).map_err(io)?;
-    let block_chunks = (range.end.saturating_sub(range.start)).clamp(1, READ_CHUNKS);
-    let mut buf = vec![0u8; (block_chunks * CHUNK_SIZE) as usize];
-    let mut chunk_no = range.start;
-    while chunk_no < range.end {
-        let want = (range.end - chunk_no).min(block_chunks) * CHUNK_SIZE;
-        let block = buf.get_mut(..want as usize).unwrap_or_default();
-        let got = read_full(&mut f, block).map_err(io)?;
-        for chunk in block
-            .get(..got)
-            .unwrap_or_default()
-            .chunks_exact(CHUNK_SIZE as usize)
-        {
-            sink.progress(CHUNK_SIZE);
-            chunks.push(read_chunk_shared(
-                chunk,
-                chunk_no,
-                file,
-                flags,
-                sink,
-                &mut counters,
-                &mut shared,
-            ));
-            chunk_no += 1;
+    for chunk_no in range {
+        let offset = FILE_HEADER_SIZE + chunk_no * CHUNK_SIZE;
+        f.seek(SeekFrom::Start(offset)).map_err(io)?;
+        if let Err(e) = f.read_exact(&mut buf) {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                break; // the file shrank under us; the size check reports truncation
+            }
+            return Err(io(e));
         }
-        if got < want as usize {
-            break; // the file shrank under us; the size check reports truncation
-        }
+        sink.progress(CHUNK_SIZE);
+        chunks.push(read_chunk_shared(
+            &buf,
+            chunk_no,
+            file,
+            flags,
+            sink,
+            &mut counters,
+            &mut shared,
+        ));
     }
     Ok(counters)
 }

@@ -330,19 +330,11 @@ struct UnitResult {
     rendered: u64,
 }
 
-/// The input bytes a unit reads: its chunks of an EVTX file, or a whole export.
-fn unit_bytes(u: &Unit<'_>) -> u64 {
-    match u.input.format {
-        Format::Evtx => (u.chunks.end - u.chunks.start).saturating_mul(evtx_reader::CHUNK_SIZE),
-        Format::Xml | Format::JsonLines => u.input.size,
-    }
-}
-
 fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar, as_lines: bool) -> UnitResult {
     let mut ex = Extractor::new(Arc::clone(&u.input.name), filter);
     ex.progress_bar = Some(bar.clone());
     if as_lines {
-        ex.lines = Some(JsonLines::with_capacity(unit_bytes(u) / 4));
+        ex.lines = Some(JsonLines::default());
     }
     let mut chunks = Vec::new();
     let mut rendered = 0;

@@ -106,21 +106,6 @@ pub struct JsonLines {
 }
 
 impl JsonLines {
-    /// Room for about `bytes` of kept text, reserved once: a buffer grown by doubling was
-    /// copied about twice over by `realloc` (the allocator's mmap threshold rises as blocks are
-    /// freed, so a unit's buffer stays in a heap arena where growing means copying). Reserved,
-    /// untouched memory costs no page faults. At most 16 MiB, grown as needed beyond.
-    pub fn with_capacity(bytes: u64) -> Self {
-        /// About the shortest kept line (an exit event).
-        const MIN_LINE: usize = 160;
-        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX).min(16 << 20);
-        JsonLines {
-            buf: Vec::with_capacity(bytes),
-            lines: Vec::with_capacity(bytes / MIN_LINE),
-            ..Default::default()
-        }
-    }
-
     /// Write `e`'s body and prefix, and keep its key.
     pub fn push(&mut self, e: &Event) {
         let start = self.buf.len();
@@ -562,7 +547,7 @@ mod tests {
         let mut units = Vec::new();
         let mut all = Vec::new();
         for (u, file) in ["b.evtx", "a \"x\".evtx", "b.evtx"].into_iter().enumerate() {
-            let mut lines = JsonLines::with_capacity(if u == 0 { 0 } else { 1 << 20 });
+            let mut lines = JsonLines::default();
             for i in 0..40i64 {
                 let body = match i % 3 {
                     0 => Body::Process(Box::new(ProcessStart {

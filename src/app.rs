@@ -10,7 +10,7 @@ use crate::ingest::integrity::FileFlags;
 use crate::ingest::ReadError;
 use crate::issues::{Issue, IssueKind};
 use crate::model::Event;
-use crate::report::events::{JsonLine, JsonLines};
+use crate::report::events::{JsonLine, JsonLines, KeptText};
 use crate::report::output::{is_broken_pipe, Destination, OutputFile};
 use crate::report::{events as writers, summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -128,7 +128,7 @@ pub struct Collected {
     /// sort key and where its text is are kept: less memory, and serialising runs in
     /// parallel. `json` holds the text, one buffer per unit of work.
     pub lines: Vec<JsonLine>,
-    pub json: Vec<Vec<u8>>,
+    pub json: KeptText,
     pub issues: Vec<Issue>,
     pub tally: Tally,
     pub files: usize,
@@ -334,7 +334,6 @@ fn read_unit(u: &Unit<'_>, filter: &Filter, bar: &ProgressBar, as_lines: bool) -
     let mut ex = Extractor::new(Arc::clone(&u.input.name), filter);
     ex.progress_bar = Some(bar.clone());
     if as_lines {
-        // Once past the allocator's mmap threshold the buffer grows by remapping, not copying.
         ex.lines = Some(JsonLines::default());
     }
     let mut chunks = Vec::new();

@@ -37,10 +37,13 @@ impl Fields<'_> {
     pub fn text(&mut self, name: &str) -> Option<String> {
         #[cfg(test)]
         ASKED.with(|a| a.borrow_mut().push(name.to_string()));
-        let n = self.rec.data.len();
-        let at = (0..n)
-            .map(|i| (self.cursor + i) % n)
-            .find(|&i| &*self.rec.data[i].0 == name)?;
+        // From the cursor to the end, then from the start: no division per step.
+        let cursor = self.cursor.min(self.rec.data.len());
+        let (before, after) = self.rec.data.split_at(cursor);
+        let at = match after.iter().position(|(n, _)| &**n == name) {
+            Some(i) => cursor + i,
+            None => before.iter().position(|(n, _)| &**n == name)?,
+        };
         self.cursor = at + 1;
         let slot = &mut self.rec.data[at];
         let t = slot.1.trim();

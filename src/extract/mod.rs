@@ -107,24 +107,37 @@ pub struct Extractor<'f> {
 }
 
 /// One shared copy of each name of a work unit (a file names a handful of channels and
-/// providers), the last one used checked first.
+/// providers), the last one used checked first, then the first few by comparison (logs
+/// interleave two or three; hashing cost more than comparing), then by hash.
 #[derive(Default)]
 struct SharedTexts {
     last: Option<Arc<str>>,
+    first: Vec<Arc<str>>,
     seen: std::collections::HashSet<Arc<str>>,
 }
 
 impl SharedTexts {
+    /// How many names are compared before hashing.
+    const COMPARED: usize = 8;
+
     fn share(&mut self, text: Option<String>) -> Arc<str> {
         let text = text.unwrap_or_default();
         if let Some(last) = self.last.as_ref().filter(|l| ***l == *text) {
             return Arc::clone(last);
+        }
+        if let Some(near) = self.first.iter().find(|n| ***n == *text) {
+            let near = Arc::clone(near);
+            self.last = Some(Arc::clone(&near));
+            return near;
         }
         let shared = match self.seen.get(text.as_str()) {
             Some(s) => Arc::clone(s),
             None => {
                 let s: Arc<str> = Arc::from(text);
                 self.seen.insert(Arc::clone(&s));
+                if self.first.len() < Self::COMPARED {
+                    self.first.push(Arc::clone(&s));
+                }
                 s
             }
         };

@@ -63,15 +63,7 @@ pub fn normalize_guid(text: &str) -> Option<String> {
 /// [`normalize_guid`] that keeps the allocation when the text is already normal (as the
 /// EVTX reader renders GUIDs).
 pub fn normalize_guid_owned(text: String) -> Option<String> {
-    let is_normal = text.len() == 38
-        && text.starts_with('{')
-        && text.ends_with('}')
-        && text.bytes().enumerate().all(|(i, c)| match i {
-            0 | 37 => true,
-            9 | 14 | 19 | 24 => c == b'-',
-            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
-        });
-    if is_normal {
+    if is_normal_guid(text.as_bytes()) {
         return Some(text);
     }
     let t = text.trim();
@@ -85,6 +77,37 @@ pub fn normalize_guid_owned(text: String) -> Option<String> {
             _ => c.is_ascii_hexdigit(),
         });
     ok.then(|| format!("{{{}}}", inner.to_ascii_lowercase()))
+}
+
+/// Whether `b` is a GUID as [`normalize_guid`] writes it: braces, lowercase hex digits, dashes
+/// after the 8th, 12th, 16th and 20th digit. Every Sysmon process record carries two; the
+/// digits are checked with a table, group by group, rather than a `match` on each position.
+fn is_normal_guid(b: &[u8]) -> bool {
+    const fn lower_hex() -> [bool; 256] {
+        let mut t = [false; 256];
+        let mut c = 0;
+        while c < 256 {
+            t[c] = matches!(c as u8, b'0'..=b'9' | b'a'..=b'f');
+            c += 1;
+        }
+        t
+    }
+    const LOWER_HEX: [bool; 256] = lower_hex();
+    let Ok(b) = <&[u8; 38]>::try_from(b) else {
+        return false;
+    };
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(|&c| LOWER_HEX[usize::from(c)]);
+    b[0] == b'{'
+        && b[37] == b'}'
+        && b[9] == b'-'
+        && b[14] == b'-'
+        && b[19] == b'-'
+        && b[24] == b'-'
+        && digits(1..9)
+        && digits(10..14)
+        && digits(15..19)
+        && digits(20..24)
+        && digits(25..37)
 }
 
 #[cfg(test)]
@@ -102,6 +125,19 @@ mod tests {
             Some("{5770385f-c22a-43e0-bf4c-06f5698ffbd9}")
         );
         assert_eq!(normalize_guid("-"), None);
+        let normal = "{5770385f-c22a-43e0-bf4c-06f5698ffbd9}";
+        assert!(is_normal_guid(normal.as_bytes()));
+        for at in 0..normal.len() {
+            for c in [b'A', b'g', b'-', b'{', b'0', b'/', b':', b'`', 0xff] {
+                let mut b = normal.as_bytes().to_vec();
+                b[at] = c;
+                let expected = b == normal.as_bytes()
+                    || (!matches!(at, 0 | 9 | 14 | 19 | 24 | 37)
+                        && (c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+                assert_eq!(is_normal_guid(&b), expected, "{at} {c}");
+            }
+        }
+        assert!(!is_normal_guid(&normal.as_bytes()[..37]));
         assert_eq!(normalize_guid("{zzzz}"), None);
     }
 }

@@ -4,7 +4,7 @@
 use super::csv::CsvWriter;
 use super::json;
 use super::sanitize::for_terminal;
-use crate::model::{Body, Event, Marker};
+use crate::model::{Body, Event, EventKind, Marker, Source};
 use crate::time::format_rfc3339_ms;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -28,7 +28,7 @@ pub struct JsonLine {
     file: u32,
     /// Which buffer holds the line, once the units' buffers are merged.
     buf: u32,
-    /// The line's bytes (with its newline) in that buffer: `start..start + len`.
+    /// The line's kept bytes in that buffer: `start..start + len` (see [`JsonLines`]).
     len: u32,
     start: u64,
 }
@@ -46,7 +46,52 @@ pub fn sort_lines(lines: &mut [JsonLine]) {
     lines.par_sort_unstable_by_key(JsonLine::sort_key);
 }
 
+/// The parts of an event's head that its [`JsonLine`] key does not hold and that repeat from
+/// event to event (a unit of work sees a handful of them).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HeadShape {
+    kind: EventKind,
+    source: Source,
+    channel: Arc<str>,
+    provider: Arc<str>,
+    event_id: u32,
+    version: Option<u8>,
+}
+
+impl HeadShape {
+    fn of(e: &Event) -> Self {
+        HeadShape {
+            kind: e.kind,
+            source: e.source,
+            channel: Arc::clone(&e.channel),
+            provider: Arc::clone(&e.provider),
+            event_id: e.event_id,
+            version: e.version,
+        }
+    }
+
+    /// The same as `e`'s: the extractor shares channel and provider, so a pointer comparison
+    /// nearly always decides.
+    fn matches(&self, e: &Event) -> bool {
+        self.kind == e.kind
+            && self.source == e.source
+            && self.event_id == e.event_id
+            && self.version == e.version
+            && (Arc::ptr_eq(&self.channel, &e.channel) || self.channel == e.channel)
+            && (Arc::ptr_eq(&self.provider, &e.provider) || self.provider == e.provider)
+    }
+}
+
+/// Bytes kept before each line's body: the index of its [`HeadShape`] (u32), then the logged
+/// time as seconds (i64) and nanoseconds (u32) since 1970, all little-endian.
+const PREFIX: usize = 16;
+
 /// The JSON lines of a unit of work: one buffer for all their text, and each line's key.
+///
+/// A line is kept as [`PREFIX`] bytes and the JSON of its body (`,"pid":...}` and the
+/// newline); its head (`{"kind":...,"offset":...`, about a third of a line) is written when the
+/// line is written out, from the key, the prefix and the unit's shapes. The global sort must
+/// hold every kept line at once, so this is a third less memory to fault in and read back.
 #[derive(Debug, Default)]
 pub struct JsonLines {
     pub buf: Vec<u8>,
@@ -54,13 +99,23 @@ pub struct JsonLines {
     /// Host names seen, in order of first sight; lines name them by index.
     hosts: Vec<Box<str>>,
     host_index: HashMap<Box<str>, u32>,
+    /// Head shapes seen, in order of first sight; prefixes name them by index.
+    shapes: Vec<HeadShape>,
+    shape_index: HashMap<HeadShape, u32>,
+    last_shape: u32,
 }
 
 impl JsonLines {
-    /// Write `e` as a line and keep its key.
+    /// Write `e`'s body and prefix, and keep its key.
     pub fn push(&mut self, e: &Event) {
         let start = self.buf.len();
-        json::write_event(&mut self.buf, e);
+        let shape = self.shape(e);
+        self.buf.extend_from_slice(&shape.to_le_bytes());
+        self.buf
+            .extend_from_slice(&e.logged.timestamp().to_le_bytes());
+        self.buf
+            .extend_from_slice(&e.logged.timestamp_subsec_nanos().to_le_bytes());
+        json::write_body(&mut self.buf, &e.body);
         self.buf.push(b'\n');
         let host = self.host(&e.host);
         // A line longer than 4 GiB cannot be built from one record (a record is at most a
@@ -95,28 +150,64 @@ impl JsonLines {
         self.host_index.insert(host.into(), i);
         i
     }
+
+    /// The index of `e`'s head shape in this unit's list: the last one, then the first few
+    /// by comparison (a log alternates between a handful; hashing two names cost more than
+    /// the rest of the line's bookkeeping), then by hash (a hostile log can make many).
+    fn shape(&mut self, e: &Event) -> u32 {
+        const SCANNED: usize = 16;
+        let last = self.last_shape;
+        if self.shapes.get(last as usize).is_some_and(|s| s.matches(e)) {
+            return last;
+        }
+        let near = self.shapes.iter().take(SCANNED).position(|s| s.matches(e));
+        if let Some(i) = near.and_then(|i| u32::try_from(i).ok()) {
+            self.last_shape = i;
+            return i;
+        }
+        let shape = HeadShape::of(e);
+        let i = match self.shape_index.get(&shape) {
+            Some(&i) => i,
+            None => {
+                let i = u32::try_from(self.shapes.len()).unwrap_or(u32::MAX);
+                self.shapes.push(shape.clone());
+                self.shape_index.insert(shape, i);
+                i
+            }
+        };
+        self.last_shape = i;
+        i
+    }
+}
+
+/// The kept text of all units once merged: each unit's buffer and head shapes (indexed by a
+/// line's `buf`), and the host and file names by rank.
+#[derive(Debug, Default)]
+pub struct KeptText {
+    bufs: Vec<Vec<u8>>,
+    shapes: Vec<Vec<HeadShape>>,
+    hosts: Vec<Box<str>>,
+    files: Vec<Arc<str>>,
 }
 
 /// Merge the lines of units read from files named `file`, in the given order, into one list
-/// whose host and file numbers are ranks among all the names, and the units' buffers.
-pub fn merge_lines(units: Vec<(Arc<str>, JsonLines)>) -> (Vec<JsonLine>, Vec<Vec<u8>>) {
-    fn ranks<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, u32> {
-        let mut sorted: Vec<&str> = names.collect();
+/// whose host and file numbers are ranks among all the names, and the units' kept text.
+pub fn merge_lines(units: Vec<(Arc<str>, JsonLines)>) -> (Vec<JsonLine>, KeptText) {
+    fn sorted<'a, T: AsRef<str> + ?Sized + 'a>(names: impl Iterator<Item = &'a T>) -> Vec<&'a str> {
+        let mut sorted: Vec<&str> = names.map(AsRef::as_ref).collect();
         sorted.sort_unstable();
         sorted.dedup();
         sorted
-            .into_iter()
-            .enumerate()
-            .map(|(rank, n)| (n, u32::try_from(rank).unwrap_or(u32::MAX)))
-            .collect()
     }
-    let hosts = ranks(units.iter().flat_map(|(_, u)| u.hosts.iter().map(|h| &**h)));
-    let files = ranks(units.iter().map(|(f, _)| &**f));
+    fn ranks<'a>(sorted: &[&'a str]) -> HashMap<&'a str, u32> {
+        (0u32..).zip(sorted).map(|(rank, &n)| (n, rank)).collect()
+    }
+    let host_names = sorted(units.iter().flat_map(|(_, u)| u.hosts.iter()));
+    let file_names = sorted(units.iter().map(|(f, _)| f));
+    let (hosts, files) = (ranks(&host_names), ranks(&file_names));
     let total = units.iter().map(|(_, u)| u.lines.len()).sum();
     let mut lines = Vec::with_capacity(total);
-    let mut bufs = Vec::with_capacity(units.len());
-    for (file, unit) in &units {
-        let buf = u32::try_from(bufs.len()).unwrap_or(u32::MAX);
+    for (buf, (file, unit)) in (0u32..).zip(&units) {
         let file = files.get(&**file).copied().unwrap_or_default();
         let host_rank: Vec<u32> = unit
             .hosts
@@ -129,24 +220,64 @@ pub fn merge_lines(units: Vec<(Arc<str>, JsonLines)>) -> (Vec<JsonLine>, Vec<Vec
             buf,
             ..*l
         }));
-        bufs.push(Vec::new());
     }
-    for ((_, unit), slot) in units.into_iter().zip(bufs.iter_mut()) {
-        *slot = unit.buf;
+    let mut kept = KeptText {
+        hosts: host_names.into_iter().map(Box::from).collect(),
+        files: file_names.into_iter().map(Arc::from).collect(),
+        ..Default::default()
+    };
+    for (_, unit) in units {
+        kept.bufs.push(unit.buf);
+        kept.shapes.push(unit.shapes);
     }
-    (lines, bufs)
+    (lines, kept)
 }
 
-/// Write JSON lines in the order given; `bufs` are the buffers their `buf` fields name.
-pub fn write_json_lines(w: &mut dyn Write, bufs: &[Vec<u8>], lines: &[JsonLine]) -> io::Result<()> {
+/// Write JSON lines in the order given, each as its head (see [`JsonLines`]) and kept body.
+///
+/// Lines are put together in one reused buffer and written in blocks at least as large as the
+/// output's own buffer, which then passes them through instead of copying them.
+pub fn write_json_lines(w: &mut dyn Write, kept: &KeptText, lines: &[JsonLine]) -> io::Result<()> {
+    const BLOCK: usize = super::output::BUFFER_SIZE;
+    let mut out = Vec::with_capacity(2 * BLOCK);
     for l in lines {
-        let text = bufs.get(l.buf as usize).and_then(|b| {
-            let start = usize::try_from(l.start).ok()?;
-            b.get(start..start.checked_add(l.len as usize)?)
-        });
-        w.write_all(text.unwrap_or_default())?;
+        write_line(&mut out, kept, l);
+        if out.len() >= BLOCK {
+            w.write_all(&out)?;
+            out.clear();
+        }
     }
-    Ok(())
+    w.write_all(&out)
+}
+
+/// Append one kept line, head and body. A line whose parts cannot be found (which merging
+/// never produces) is left out rather than written half.
+fn write_line(out: &mut Vec<u8>, kept: &KeptText, l: &JsonLine) -> Option<()> {
+    let buf = kept.bufs.get(l.buf as usize)?;
+    let start = usize::try_from(l.start).ok()?;
+    let text = buf.get(start..start.checked_add(l.len as usize)?)?;
+    let (prefix, body) = text.split_at_checked(PREFIX)?;
+    let u32_at = |at: usize| Some(u32::from_le_bytes(prefix.get(at..at + 4)?.try_into().ok()?));
+    let secs = i64::from_le_bytes(prefix.get(4..12)?.try_into().ok()?);
+    let logged = DateTime::from_timestamp(secs, u32_at(12)?)?;
+    let shape = kept.shapes.get(l.buf as usize)?.get(u32_at(0)? as usize)?;
+    let head = json::Head {
+        kind: shape.kind,
+        host: kept.hosts.get(l.host as usize)?,
+        time: &l.time,
+        logged: &logged,
+        source: shape.source,
+        channel: &shape.channel,
+        provider: &shape.provider,
+        event_id: shape.event_id,
+        version: shape.version,
+        record_id: l.record_id,
+        file: kept.files.get(l.file as usize)?,
+        offset: l.offset,
+    };
+    json::write_head(out, &head);
+    out.extend_from_slice(body);
+    Some(())
 }
 
 /// The CSV columns, in order. Stable: new columns are only ever appended.
@@ -373,4 +504,102 @@ fn marker_detail(m: &Marker) -> String {
         parts.push(d.clone());
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{MarkerKind, ProcessExit, ProcessStart};
+
+    fn event(host: &str, secs: i64, leap: bool, body: Body) -> Event {
+        let nanos = if leap { 1_500_000_000 } else { 123_456_789 };
+        let logged = DateTime::from_timestamp(secs, nanos);
+        assert!(logged.is_some(), "{secs} {nanos}");
+        let logged = logged.unwrap_or_default();
+        let (kind, source, channel, provider, event_id, version) = match &body {
+            Body::Process(_) => (EventKind::Process, Source::Sysmon, "S/O", "S", 1, Some(5)),
+            Body::Exit(_) => (
+                EventKind::Exit,
+                Source::Security,
+                "Security",
+                "A",
+                4689,
+                None,
+            ),
+            Body::Marker(_) => (
+                EventKind::Marker,
+                Source::System,
+                "System",
+                "K",
+                12,
+                Some(0),
+            ),
+        };
+        Event {
+            kind,
+            host: host.into(),
+            time: DateTime::from_timestamp(secs - 1, 0).unwrap_or_default(),
+            logged,
+            source,
+            channel: channel.into(),
+            provider: provider.into(),
+            event_id,
+            version,
+            record_id: secs as u64,
+            file: Arc::from("unused"),
+            offset: 7,
+            body,
+        }
+    }
+
+    /// Kept lines, merged, sorted and written with their heads, are exactly the lines
+    /// `write_event` writes for the events in the same order: whatever the units, hosts,
+    /// files and head shapes (more of them than the short scan covers).
+    #[test]
+    fn kept_lines_write_the_same_bytes_as_whole_events() {
+        let mut units = Vec::new();
+        let mut all = Vec::new();
+        for (u, file) in ["b.evtx", "a \"x\".evtx", "b.evtx"].into_iter().enumerate() {
+            let mut lines = JsonLines::default();
+            for i in 0..40i64 {
+                let body = match i % 3 {
+                    0 => Body::Process(Box::new(ProcessStart {
+                        pid: Some(i as u64),
+                        image: Some("C:\\x \"y\"".into()),
+                        ..Default::default()
+                    })),
+                    1 => Body::Exit(ProcessExit::default()),
+                    _ => Body::Marker(crate::model::Marker {
+                        marker: MarkerKind::ALL[i as usize % MarkerKind::ALL.len()],
+                        new_time: None,
+                        previous_time: None,
+                        uptime_seconds: Some(3),
+                        detail: None,
+                    }),
+                };
+                let host = ["h2", "h1", "H\n3"][(i as usize + u) % 3];
+                let mut e = event(host, 1_600_000_020 + i * 60 + 59, i == 7, body);
+                e.version = (i >= 20).then_some(i as u8); // many shapes
+                e.file = Arc::from(file);
+                e.offset = (u * 1000) as u64 + i as u64;
+                lines.push(&e);
+                all.push(e);
+            }
+            units.push((Arc::from(file), lines));
+        }
+        let (mut lines, kept) = merge_lines(units);
+        sort_lines(&mut lines);
+        let mut written = Vec::new();
+        write_json_lines(&mut written, &kept, &lines).unwrap_or_default();
+        all.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        let mut expected = Vec::new();
+        for e in &all {
+            json::write_event(&mut expected, e);
+            expected.push(b'\n');
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&written),
+            String::from_utf8_lossy(&expected)
+        );
+    }
 }

@@ -1033,19 +1033,6 @@ mod sightings {
 
 /// Reads a folder of logs and rebuilds its history.
 fn history_dir(dir: &Path) -> lineage::lineage::History {
-    let cfg = ReadConfig {
-        paths: vec![dir.to_path_buf()],
-        threads: 1,
-        follow_links: false,
-        progress: false,
-        summary: false,
-        filter: Filter::default(),
-        issues: None,
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    let c = collect(&cfg, false, &pool).expect("read the crafted logs");
+    let c = support::collect_events(&[dir.to_path_buf()], 1);
     lineage::lineage::build(c.events)
 }

@@ -509,7 +509,7 @@ fn marker_detail(m: &Marker) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{MarkerKind, ProcessExit, ProcessStart};
+    use crate::model::{MarkerKind, ProcessExit, ProcessSighting, ProcessStart};
 
     fn event(host: &str, secs: i64, leap: bool, body: Body) -> Event {
         let nanos = if leap { 1_500_000_000 } else { 123_456_789 };
@@ -534,6 +534,7 @@ mod tests {
                 12,
                 Some(0),
             ),
+            Body::Sighting(_) => (EventKind::Sighting, Source::Sysmon, "S/O", "S", 17, Some(1)),
         };
         Event {
             kind,
@@ -562,13 +563,19 @@ mod tests {
         for (u, file) in ["b.evtx", "a \"x\".evtx", "b.evtx"].into_iter().enumerate() {
             let mut lines = JsonLines::default();
             for i in 0..40i64 {
-                let body = match i % 3 {
+                let body = match i % 4 {
                     0 => Body::Process(Box::new(ProcessStart {
                         pid: Some(i as u64),
                         image: Some("C:\\x \"y\"".into()),
                         ..Default::default()
                     })),
                     1 => Body::Exit(ProcessExit::default()),
+                    2 => Body::Sighting(ProcessSighting {
+                        pid: Some(i as u64),
+                        image: Some("C:\\Windows\\svchost.exe".into()),
+                        detail: Some("\\PSEXESVC \u{1b}[31m".into()),
+                        ..Default::default()
+                    }),
                     _ => Body::Marker(crate::model::Marker {
                         marker: MarkerKind::ALL[i as usize % MarkerKind::ALL.len()],
                         new_time: None,

@@ -25,7 +25,7 @@ pub mod guid;
 pub mod hosts;
 pub mod instances;
 pub mod links;
-mod order;
+pub(crate) mod order;
 mod pids;
 mod scan;
 pub mod sightings;

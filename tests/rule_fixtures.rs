@@ -668,6 +668,40 @@ fn the_binary_exits_1_only_for_findings_at_or_above_fail_on() {
 /// Without parent names (4688 v1) and without logged exits, a link is a PID alive at the
 /// right time and nothing more: a wrong grandparent over such links is one step less severe
 /// and says why, as a wrong parent over such a link is.
+/// `name.lookalike` judges each distinct name once per host: every process that carries a
+/// look-alike name is still a finding of its own, and a name judged clean stays clean.
+#[test]
+fn every_process_with_a_lookalike_name_is_a_finding() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        console!(
+            r"2024-03-01T10:00:00Z scvhost.exe pid 4000 <- explorer.exe",
+            r#"2024-03-01T10:05:00Z svchost.exe pid 4004 <- services.exe cmd "svchost.exe -k netsvcs" user SYSTEM"#,
+            r"2024-03-01T10:10:00Z scvhost.exe pid 4008 <- explorer.exe",
+            r"2024-03-01T10:15:00Z notepad.exe pid 4012 <- explorer.exe",
+            r"2024-03-01T10:20:00Z scvhost.exe pid 4016 <- explorer.exe",
+            r"2024-03-01T10:25:00Z notepad.exe pid 4020 <- explorer.exe"
+        ),
+        tmp.path(),
+    );
+    let found = scan_dir(tmp.path());
+    let lookalikes: Vec<(Option<u64>, String)> = found
+        .iter()
+        .filter(|f| f.rule == "name.lookalike")
+        .map(|f| (f.pid, lineage::time::format_rfc3339_ms(&f.time)))
+        .collect();
+    assert_eq!(
+        lookalikes,
+        [
+            (Some(4000), "2024-03-01T10:00:00.000Z".to_string()),
+            (Some(4008), "2024-03-01T10:10:00.000Z".to_string()),
+            (Some(4016), "2024-03-01T10:20:00.000Z".to_string()),
+        ],
+        "{}",
+        describe(&found)
+    );
+}
+
 #[test]
 fn a_grandparent_over_links_by_pid_and_time_alone_is_one_step_lower() {
     let scenario = concat!(

@@ -260,10 +260,9 @@ fn creators_account_only(p: &Process) -> bool {
 }
 
 fn is_named(p: &Process, names: &[String]) -> bool {
-    p.info
-        .image
-        .as_deref()
-        .is_some_and(|img| names.iter().any(|n| image_matches(n, img)))
+    p.info.image.as_deref().is_some_and(|img| {
+        names::any_image_matches(names, img, crate::lineage::image_name(img.trim()))
+    })
 }
 
 fn check_rule(ctx: &HostCtx<'_>, rule: &Rule, out: &mut Vec<Finding>) {
@@ -651,6 +650,11 @@ fn check_lookalike(
     known_good: &[String],
     out: &mut Vec<Finding>,
 ) {
+    // The verdict depends on the name alone, and a host runs the same few hundred names
+    // thousands of times: comparing each distinct name once with every core name (edit
+    // distance, confusables) instead of once per process was a quarter of a scan's
+    // instructions on a process-dense log.
+    let mut verdicts: foldhash::HashMap<&str, Option<String>> = foldhash::HashMap::default();
     for (i, p) in ctx.procs().iter().enumerate() {
         if p.origin != Origin::Logged && ctx.witness(i).is_none() {
             continue;
@@ -659,18 +663,19 @@ fn check_lookalike(
             continue;
         };
         let name = crate::lineage::image_name(img);
-        if known_good
-            .iter()
-            .any(|k| k.eq_ignore_ascii_case(name.trim()))
-        {
-            continue;
-        }
-        if let Some((core, why)) = cores
-            .iter()
-            .find_map(|c| lookalike(name, c).map(|w| (c, w)))
-        {
-            let why = format!("{name:?} looks like {core}: {why}");
-            out.push(finding(ctx, rule, i, rule.severity, why));
+        let verdict = verdicts.entry(name).or_insert_with(|| {
+            if known_good
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(name.trim()))
+            {
+                return None;
+            }
+            cores
+                .iter()
+                .find_map(|c| lookalike(name, c).map(|w| format!("{name:?} looks like {c}: {w}")))
+        });
+        if let Some(why) = verdict {
+            out.push(finding(ctx, rule, i, rule.severity, why.clone()));
         }
     }
 }

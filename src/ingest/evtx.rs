@@ -65,9 +65,11 @@ pub fn read_chunks(
     let mut counters = EvtxCounters::default();
     let mut buf = vec![0u8; CHUNK_SIZE as usize];
     let mut shared = SharedTemplates::default();
+    // Chunks are read in order, so one seek to the first is enough (a seek per chunk was a
+    // system call per 64 KiB for nothing).
+    f.seek(SeekFrom::Start(FILE_HEADER_SIZE + range.start * CHUNK_SIZE))
+        .map_err(io)?;
     for chunk_no in range {
-        let offset = FILE_HEADER_SIZE + chunk_no * CHUNK_SIZE;
-        f.seek(SeekFrom::Start(offset)).map_err(io)?;
         if let Err(e) = f.read_exact(&mut buf) {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 break; // the file shrank under us; the size check reports truncation

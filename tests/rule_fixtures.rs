@@ -665,9 +665,6 @@ fn the_binary_exits_1_only_for_findings_at_or_above_fail_on() {
     }
 }
 
-/// Without parent names (4688 v1) and without logged exits, a link is a PID alive at the
-/// right time and nothing more: a wrong grandparent over such links is one step less severe
-/// and says why, as a wrong parent over such a link is.
 /// `name.lookalike` judges each distinct name once per host: every process that carries a
 /// look-alike name is still a finding of its own, and a name judged clean stays clean.
 #[test]
@@ -702,6 +699,9 @@ fn every_process_with_a_lookalike_name_is_a_finding() {
     );
 }
 
+/// Without parent names (4688 v1) and without logged exits, a link is a PID alive at the
+/// right time and nothing more: a wrong grandparent over such links is one step less severe
+/// and says why, as a wrong parent over such a link is.
 #[test]
 fn a_grandparent_over_links_by_pid_and_time_alone_is_one_step_lower() {
     let scenario = concat!(

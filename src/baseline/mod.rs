@@ -21,7 +21,9 @@ use crate::lineage::{
 };
 use crate::model::Source;
 use chrono::{DateTime, Utc};
-use names::{directory, glob_match, image_matches, integrity_level, lookalike, user_class};
+use names::{
+    any_image_matches, directory, glob_match, image_matches, integrity_level, lookalike, user_class,
+};
 use rules::{Allow, Baseline, Check, IntegrityLevel, Rule, Severity, UserClass};
 use serde::Serialize;
 
@@ -260,9 +262,10 @@ fn creators_account_only(p: &Process) -> bool {
 }
 
 fn is_named(p: &Process, names: &[String]) -> bool {
-    p.info.image.as_deref().is_some_and(|img| {
-        names::any_image_matches(names, img, crate::lineage::image_name(img.trim()))
-    })
+    p.info
+        .image
+        .as_deref()
+        .is_some_and(|img| any_image_matches(names, img))
 }
 
 fn check_rule(ctx: &HostCtx<'_>, rule: &Rule, out: &mut Vec<Finding>) {
@@ -445,7 +448,7 @@ fn check_rule(ctx: &HostCtx<'_>, rule: &Rule, out: &mut Vec<Finding>) {
                 let benign = ctx
                     .parent(p)
                     .and_then(|(pp, _, _)| pp.info.image.as_deref())
-                    .is_some_and(|img| benign_parents.iter().any(|b| image_matches(b, img)));
+                    .is_some_and(|img| any_image_matches(benign_parents, img));
                 if benign {
                     continue;
                 }
@@ -485,9 +488,7 @@ fn check_parent(
     let Some(pimg) = named_image(parent) else {
         return;
     };
-    if parents.iter().any(|n| image_matches(n, pimg))
-        || benign.iter().any(|b| image_matches(b, pimg))
-    {
+    if any_image_matches(parents, pimg) || any_image_matches(benign, pimg) {
         return;
     }
     let weak = weak_link(method, confidence);
@@ -549,7 +550,7 @@ fn check_grandparent(
     let Some(pimg) = named_image(parent) else {
         return;
     };
-    if !want.parents.iter().any(|n| image_matches(n, pimg)) || parent.origin != Origin::Logged {
+    if !any_image_matches(want.parents, pimg) || parent.origin != Origin::Logged {
         return;
     }
     let Some((grand, m2, c2)) = ctx.parent(parent) else {
@@ -558,12 +559,7 @@ fn check_grandparent(
     let Some(gimg) = named_image(grand) else {
         return;
     };
-    if want
-        .grandparents
-        .iter()
-        .chain(want.benign)
-        .any(|n| image_matches(n, gimg))
-    {
+    if any_image_matches(want.grandparents, gimg) || any_image_matches(want.benign, gimg) {
         return;
     }
     let weak = weak_link(m1, c1) || weak_link(m2, c2);
@@ -735,7 +731,7 @@ fn check_must_exit(
             let parent_ok = ctx
                 .parent(p)
                 .and_then(|(pp, _, _)| pp.info.image.as_deref())
-                .is_some_and(|img| parents.iter().any(|n| image_matches(n, img)));
+                .is_some_and(|img| any_image_matches(parents, img));
             if !parent_ok {
                 continue;
             }
@@ -802,8 +798,8 @@ fn check_children(
             let Some(img) = child.info.image.as_deref() else {
                 continue;
             };
-            let not_allowed = !allowed.is_empty() && !allowed.iter().any(|a| image_matches(a, img));
-            let banned = forbidden.iter().any(|f| image_matches(f, img));
+            let not_allowed = !allowed.is_empty() && !any_image_matches(allowed, img);
+            let banned = any_image_matches(forbidden, img);
             if not_allowed || banned {
                 let why = format!("{} started {}", parent.name(), display_image(img));
                 out.push(finding(ctx, rule, c, rule.severity, why));

@@ -16,8 +16,8 @@ mod system;
 
 use super::raw::RawRecord;
 use chrono::{DateTime, Utc};
+use foldhash::{HashMap, HashMapExt};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 /// Why the fast path gave up on a record; the caller renders it the slow way instead.
@@ -354,62 +354,184 @@ pub struct ChunkDecoder<'a> {
     /// While a template compiles: the bytes it reads outside its own body (names stored
     /// elsewhere in the chunk), as (offset, length).
     outside: Vec<(usize, usize)>,
+    /// While a template compiles: its name references, as (chunk offset of the reference,
+    /// chunk offset it names).
+    refs: Vec<(usize, usize)>,
 }
 
 /// Compiled templates kept across the chunks of one unit of work.
 ///
-/// A log repeats the same few templates in every chunk, at the same offsets, and compiling
-/// them again (names decoded from UTF-16, operations built) was about a tenth of a run. A
-/// template compiled in an earlier chunk is reused when its body is at the same offset with
-/// the same bytes, and every byte it read outside its body (names it shares with other
-/// templates) is the same too: the compiled template depends on nothing else, so the result is
-/// what compiling it again would give.
-#[derive(Default)]
+/// A log repeats the same few templates in every chunk, and compiling them again (names
+/// decoded from UTF-16, operations built) was about a tenth of a run. A template compiled in
+/// an earlier chunk is reused when compiling this one could only give the same result:
+///
+/// - at the same chunk offset: its body has the same bytes, and so has every byte it read
+///   outside the body (names shared with earlier templates);
+/// - elsewhere: its body has the same bytes except the name references (chunk offsets of
+///   element and attribute names); a reference into the body names the same place relative
+///   to it, and a reference out of it (a name shared with an earlier template, at another
+///   offset in every chunk) names a name with the same characters.
+///
+/// Windows writes a template where a chunk first uses it, so the same template sits at a
+/// different offset in nearly every chunk: matching by offset and bytes found it again for
+/// under half the chunks of a real Security log.
+#[derive(Default, Clone)]
 pub struct SharedTemplates {
-    by_hash: HashMap<u64, Vec<SharedTemplate>>,
+    by_key: HashMap<u64, Vec<SharedTemplate>>,
     /// Template bytes kept, bounded so a hostile file cannot grow the cache without limit.
     bytes: usize,
+    reuse: TemplateReuse,
+}
+
+/// How often [`SharedTemplates`] saved a compile, for tests and measurements.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateReuse {
+    /// Reused at the same chunk offset as where it was compiled.
+    pub in_place: u64,
+    /// Reused at another offset (name references moved with it).
+    pub moved: u64,
+    /// Compiled, no reusable template being kept.
+    pub compiled: u64,
 }
 
 /// Bytes of template bodies kept at most (a log's usual templates take a few KiB).
 const MAX_SHARED_BYTES: usize = 1 << 20;
 
+#[derive(Clone)]
 struct SharedTemplate {
     at: usize,
     body: Box<[u8]>,
+    /// The name references in the body, in order: (offset in the body, what it names).
+    refs: Vec<(usize, NameRef)>,
+    /// Whether the body can be matched at another offset: false when compiling it read past
+    /// its end or a name straddles its end (rare shapes, matched only where they were).
+    movable: bool,
     /// Bytes read outside the body: (offset, the bytes).
     outside: Vec<(usize, Box<[u8]>)>,
     template: Rc<Template>,
 }
 
-impl SharedTemplates {
-    fn key(at: usize, body: &[u8]) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        at.hash(&mut h);
-        body.hash(&mut h);
-        h.finish()
-    }
+/// Where a name reference of a template body points.
+#[derive(Debug, Clone)]
+enum NameRef {
+    /// Into the body, this many bytes from its start.
+    Inside(usize),
+    /// Out of the body, to a name with these UTF-16 characters.
+    Outside(Box<[u8]>),
+}
 
-    fn find(&self, key: u64, at: usize, body: &[u8], data: &[u8]) -> Option<Rc<Template>> {
-        self.by_hash.get(&key)?.iter().find_map(|t| {
-            let same = t.at == at
-                && *t.body == *body
-                && t.outside.iter().all(|(o, bytes)| {
-                    o.checked_add(bytes.len())
-                        .and_then(|e| data.get(*o..e))
-                        .is_some_and(|b| b == &**bytes)
-                });
-            same.then(|| Rc::clone(&t.template))
-        })
-    }
+/// The UTF-16 characters of the name stored at chunk offset `at`, read as
+/// [`ChunkDecoder::name`] reads them (next-name offset, hash, length, characters, NUL).
+fn name_chars(data: &[u8], at: usize) -> Option<&[u8]> {
+    let count = data.get(at.checked_add(6)?..at.checked_add(8)?)?;
+    let len = usize::from(u16::from_le_bytes([count[0], count[1]])) * 2;
+    let start = at.checked_add(8)?;
+    data.get(start..start.checked_add(len)?.checked_add(2)?)?;
+    data.get(start..start + len)
+}
 
-    fn keep(&mut self, key: u64, t: SharedTemplate) {
-        let size = t.body.len() + t.outside.iter().map(|(_, b)| b.len()).sum::<usize>();
-        if self.bytes.saturating_add(size) <= MAX_SHARED_BYTES {
-            self.bytes += size;
-            self.by_hash.entry(key).or_default().push(t);
+impl SharedTemplate {
+    /// Whether compiling `body`, at chunk offset `at` of a chunk holding `data`, gives this
+    /// template.
+    fn matches(&self, at: usize, body: &[u8], data: &[u8]) -> bool {
+        if self.body.len() != body.len() {
+            return false;
         }
+        if at != self.at {
+            return self.movable && self.moved_body_matches(at, body, data);
+        }
+        *self.body == *body
+            && self.outside.iter().all(|(o, bytes)| {
+                o.checked_add(bytes.len())
+                    .and_then(|e| data.get(*o..e))
+                    .is_some_and(|b| b == &**bytes)
+            })
+    }
+
+    /// [`SharedTemplate::matches`] for a body at another offset: the bytes between name
+    /// references are equal, and each reference names the same place in the body or a name
+    /// with the same characters out of it.
+    fn moved_body_matches(&self, at: usize, body: &[u8], data: &[u8]) -> bool {
+        let end = at.saturating_add(body.len());
+        let mut done = 0;
+        for (pos, target) in &self.refs {
+            let pos = *pos;
+            let Some(field) = pos
+                .checked_add(4)
+                .filter(|_| pos >= done)
+                .and_then(|e| body.get(pos..e))
+            else {
+                return false;
+            };
+            if body.get(done..pos) != self.body.get(done..pos) {
+                return false;
+            }
+            let offset = u32::from_le_bytes([field[0], field[1], field[2], field[3]]) as usize;
+            let same = match target {
+                NameRef::Inside(rel) => at.checked_add(*rel) == Some(offset),
+                // A name out of this body: one inside it would be read as part of it (or as
+                // an inline name), not as the name it was.
+                NameRef::Outside(chars) => {
+                    (offset < at || offset > end)
+                        && name_chars(data, offset).is_some_and(|c| c == &**chars)
+                }
+            };
+            if !same {
+                return false;
+            }
+            done = pos + 4;
+        }
+        body.get(done..) == self.body.get(done..)
+    }
+}
+
+impl SharedTemplates {
+    /// The cache key: the body's size and the definition's GUID (templates differ in one or
+    /// the other nearly always), hashed by foldhash. A key only picks candidates; each is
+    /// checked byte by byte by [`SharedTemplate::matches`].
+    fn key(size: usize, guid: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        foldhash::fast::FixedState::with_seed(0).hash_one((size, guid))
+    }
+
+    /// How often templates were reused and compiled so far.
+    pub fn reuse(&self) -> TemplateReuse {
+        self.reuse
+    }
+
+    fn find(&mut self, key: u64, at: usize, body: &[u8], data: &[u8]) -> Option<Rc<Template>> {
+        let found = self
+            .by_key
+            .get(&key)
+            .and_then(|ts| ts.iter().find(|t| t.matches(at, body, data)));
+        match found {
+            Some(t) if t.at == at => self.reuse.in_place += 1,
+            Some(_) => self.reuse.moved += 1,
+            None => self.reuse.compiled += 1,
+        }
+        found.map(|t| Rc::clone(&t.template))
+    }
+
+    /// Keep a compiled template. When the kept bytes would pass [`MAX_SHARED_BYTES`], the
+    /// cache starts over: the templates of the log being read are compiled again once, and a
+    /// hostile file that makes endless templates cannot grow it.
+    fn keep(&mut self, key: u64, t: SharedTemplate) {
+        let names = |r: &(usize, NameRef)| match &r.1 {
+            NameRef::Outside(chars) => chars.len(),
+            NameRef::Inside(_) => 0,
+        };
+        let size = t.body.len()
+            + t.outside.iter().map(|(_, b)| b.len()).sum::<usize>()
+            + t.refs.iter().map(names).sum::<usize>();
+        if size > MAX_SHARED_BYTES {
+            return;
+        }
+        if self.bytes.saturating_add(size) > MAX_SHARED_BYTES {
+            self.by_key.clear();
+            self.bytes = 0;
+        }
+        self.bytes += size;
+        self.by_key.entry(key).or_default().push(t);
     }
 }
 
@@ -449,6 +571,7 @@ impl<'a> ChunkDecoder<'a> {
             spare: Vec::new(),
             shared,
             outside: Vec::new(),
+            refs: Vec::new(),
         }
     }
 
@@ -459,7 +582,9 @@ impl<'a> ChunkDecoder<'a> {
     /// Read a name at `offset`; when the name is stored inline (offset == where the cursor is),
     /// the cursor moves past it.
     fn name(&mut self, cur: &mut Cursor<'a>) -> Res<Rc<str>> {
+        let field = cur.pos;
         let offset = cur.u32()?;
+        self.refs.push((field, offset as usize));
         let inline = offset as usize == cur.pos;
         let mut at = Cursor::new(self.data, offset as usize);
         let _next = at.u32()?;
@@ -493,12 +618,18 @@ impl<'a> ChunkDecoder<'a> {
         let body = data
             .get(body_start..end)
             .ok_or(Unsupported("template past end of chunk"))?;
-        let key = SharedTemplates::key(body_start, body);
+        // The definition's GUID sits just before its size and body (see `instance`).
+        let guid = body_start
+            .checked_sub(20)
+            .and_then(|g| data.get(g..g + 16))
+            .unwrap_or_default();
+        let key = SharedTemplates::key(size, guid);
         if let Some(t) = self.shared.find(key, body_start, body, data) {
             self.templates.insert(def, Rc::clone(&t));
             return Ok(t);
         }
         self.outside.clear();
+        self.refs.clear();
         let mut cur = Cursor::new(self.data, body_start);
         let mut ops = Vec::new();
         let mut depth = 0usize;
@@ -555,9 +686,28 @@ impl<'a> ChunkDecoder<'a> {
         self.templates.insert(def, Rc::clone(&t));
         // What was read past the body's end, and names outside the body, must match for a
         // later chunk to reuse the template.
-        if cur.pos > end {
+        let read_past_end = cur.pos > end;
+        if read_past_end {
             self.outside.push((end, cur.pos - end));
         }
+        let straddles = |&(o, len): &(usize, usize)| o < end && o.saturating_add(len) > end;
+        let refs: Option<Vec<(usize, NameRef)>> = self
+            .refs
+            .iter()
+            .map(|&(field, target)| {
+                let to = if (body_start..end).contains(&target) {
+                    NameRef::Inside(target - body_start)
+                } else {
+                    NameRef::Outside(Box::from(name_chars(data, target)?))
+                };
+                Some((field.checked_sub(body_start)?, to))
+            })
+            .collect();
+        let movable = !read_past_end
+            && !self.outside.iter().any(straddles)
+            && self.refs.iter().all(|&(f, _)| f.saturating_add(4) <= end)
+            && refs.is_some();
+        let refs = refs.unwrap_or_default();
         let outside = self
             .outside
             .iter()
@@ -576,6 +726,8 @@ impl<'a> ChunkDecoder<'a> {
                 SharedTemplate {
                     at: body_start,
                     body: Box::from(body),
+                    refs,
+                    movable,
                     outside,
                     template: Rc::clone(&t),
                 },
@@ -1562,6 +1714,90 @@ mod tests {
         let t = filetime(132_636_029_653_896_334).map(|t| t.to_rfc3339());
         assert_eq!(t.as_deref(), Some("2021-04-22T22:09:25.389633400+00:00"));
         assert!(filetime(u64::MAX).is_some() || filetime(u64::MAX).is_none());
+    }
+
+    /// A name as a chunk stores it: next-name offset, hash, length, UTF-16, NUL.
+    fn stored_name(text: &str) -> Vec<u8> {
+        let units: Vec<u16> = text.encode_utf16().collect();
+        let mut b = vec![0u8; 6];
+        b.extend_from_slice(&(units.len() as u16).to_le_bytes());
+        b.extend(units.iter().flat_map(|u| u.to_le_bytes()));
+        b.extend_from_slice(&[0, 0]);
+        b
+    }
+
+    /// The body of the templates below: 48 bytes whose bytes 4..8 refer to a name inside it
+    /// (`inside`), bytes 10..14 to a name out of it (`outside`); a stored `Data` follows at
+    /// 14, where an inline name would be.
+    fn body(inside: u32, outside: u32) -> Vec<u8> {
+        let mut body = vec![0xaau8; 48];
+        body[4..8].copy_from_slice(&inside.to_le_bytes());
+        body[10..14].copy_from_slice(&outside.to_le_bytes());
+        let stored = stored_name("Data");
+        body[14..14 + stored.len()].copy_from_slice(&stored);
+        body
+    }
+
+    /// A kept template compiled at chunk offset 100, its inner reference 8 bytes into its
+    /// body, its outer one to `Data` stored at offset 40.
+    fn kept(movable: bool) -> SharedTemplate {
+        SharedTemplate {
+            at: 100,
+            body: body(108, 40).into(),
+            refs: vec![
+                (4, NameRef::Inside(8)),
+                (10, NameRef::Outside(Box::from(&stored_name("Data")[8..16]))),
+            ],
+            movable,
+            outside: Vec::new(),
+            template: Rc::new(Template::new(Vec::new())),
+        }
+    }
+
+    /// A chunk with the body at `at` referring to `inside` and `outside`, and a name `name`
+    /// stored at `name_at`.
+    fn chunk(at: usize, inside: u32, outside: u32, name_at: usize, name: &str) -> Vec<u8> {
+        let mut data = vec![0x55u8; 400];
+        let stored = stored_name(name);
+        data[name_at..name_at + stored.len()].copy_from_slice(&stored);
+        data[at..at + 48].copy_from_slice(&body(inside, outside));
+        data
+    }
+
+    #[test]
+    fn a_kept_template_is_taken_elsewhere_only_when_its_references_name_the_same() {
+        let t = kept(true);
+        let check = |data: &[u8], at: usize| t.matches(at, &data[at..at + 48], data);
+        // Moved to 300, its own name moved with it, `Data` at another offset: the same.
+        assert!(check(&chunk(300, 308, 60, 60, "Data"), 300));
+        // ...but not when the inner reference kept its old value or points elsewhere.
+        assert!(!check(&chunk(300, 108, 60, 60, "Data"), 300));
+        assert!(!check(&chunk(300, 310, 60, 60, "Data"), 300));
+        // ...nor when the outer name reads differently, or is cut off by the chunk's end.
+        assert!(!check(&chunk(300, 308, 60, 60, "Date"), 300));
+        assert!(!check(&chunk(300, 308, 60, 60, "DataX"), 300));
+        assert!(!check(&chunk(300, 308, 396, 60, "Data"), 300));
+        // ...nor when the outer reference points into the body: right behind itself it would
+        // be read as an inline name, and the bytes after it skipped.
+        assert!(!check(&chunk(300, 308, 314, 60, "Data"), 300));
+        // ...nor when another byte of the body differs.
+        let mut other = chunk(300, 308, 60, 60, "Data");
+        other[345] = 0;
+        assert!(!check(&other, 300));
+        // A template that cannot move is taken only where it was compiled.
+        let fixed = kept(false);
+        let data = chunk(300, 308, 60, 60, "Data");
+        assert!(!fixed.matches(300, &data[300..348], &data));
+        let home = chunk(100, 108, 40, 40, "Data");
+        assert!(fixed.matches(100, &home[100..148], &home));
+    }
+
+    #[test]
+    fn references_out_of_order_are_never_matched() {
+        let mut t = kept(true);
+        t.refs.swap(0, 1);
+        let data = chunk(300, 308, 60, 60, "Data");
+        assert!(!t.matches(300, &data[300..348], &data));
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub fn whole_chunks(file_len: u64) -> u64 {
     file_len.saturating_sub(FILE_HEADER_SIZE) / CHUNK_SIZE
 }
 
+thread_local! {
+    /// The templates a thread compiled, kept from one unit of work to the next.
+    static SHARED_TEMPLATES: std::cell::RefCell<SharedTemplates> =
+        std::cell::RefCell::new(SharedTemplates::default());
+}
+
 /// Read chunks `range` of the EVTX file at `path`.
 ///
 /// `chunks` receives a [`ChunkSummary`] per chunk for the whole-file checks. `flags` are the
@@ -64,7 +70,11 @@ pub fn read_chunks(
     let mut f = File::open(path).map_err(io)?;
     let mut counters = EvtxCounters::default();
     let mut buf = vec![0u8; CHUNK_SIZE as usize];
-    let mut shared = SharedTemplates::default();
+    // Templates compiled by earlier units on this thread, of this file or another: a reused
+    // template is checked byte for byte against the chunk (see `SharedTemplates`), so which
+    // file compiled it does not matter, and a unit no longer starts with every template of
+    // its log to compile again (a compile costs about as much as decoding a hundred records).
+    let mut shared = SHARED_TEMPLATES.with(|t| std::mem::take(&mut *t.borrow_mut()));
     // Chunks are read in order, so one seek to the first is enough (a seek per chunk was a
     // system call per 64 KiB for nothing).
     f.seek(SeekFrom::Start(FILE_HEADER_SIZE + range.start * CHUNK_SIZE))
@@ -87,6 +97,7 @@ pub fn read_chunks(
             &mut shared,
         ));
     }
+    SHARED_TEMPLATES.with(|t| *t.borrow_mut() = shared);
     Ok(counters)
 }
 
@@ -105,8 +116,9 @@ pub fn read_chunk(
     read_chunk_shared(buf, chunk_no, file, flags, sink, counters, &mut shared)
 }
 
-/// [`read_chunk`] reusing templates compiled for earlier chunks of the same file.
-fn read_chunk_shared(
+/// [`read_chunk`] reusing templates compiled for earlier chunks (of this file or another;
+/// see [`SharedTemplates`]). Public for the tests that compare it with [`read_chunk`].
+pub fn read_chunk_shared(
     buf: &[u8],
     chunk_no: u64,
     file: &Arc<str>,

@@ -38,6 +38,51 @@ pub fn push_rfc3339_ms(out: &mut Vec<u8>, t: &DateTime<Utc>) {
     }
 }
 
+/// [`push_rfc3339_ms`] for a writer that prints many times in a row: the date part
+/// (`2021-04-22T`) is worked out once per day rather than once per time, and the time of day
+/// comes from the seconds since 1970 by a few divisions. Events are written sorted by host and
+/// time, so consecutive times nearly always share their day. Same text as
+/// [`push_rfc3339_ms`], which it falls back to for leap seconds and years outside 0..=9999.
+#[derive(Debug, Default)]
+pub struct TimeWriter {
+    /// The day (since 1970) of `date`, and its text; `None` before the first time.
+    day: Option<i64>,
+    date: [u8; 11],
+}
+
+impl TimeWriter {
+    pub fn push(&mut self, out: &mut Vec<u8>, t: &DateTime<Utc>) {
+        let nanos = t.timestamp_subsec_nanos();
+        let secs = t.timestamp();
+        let day = secs.div_euclid(86_400);
+        if nanos >= 1_000_000_000 {
+            // A leap second: chrono keeps it as second 59 with the extra second in the nanos.
+            return push_rfc3339_ms(out, t);
+        }
+        if self.day != Some(day) {
+            // `None` for years outside 0000..=9999: never kept, always written the long way.
+            match rfc3339_ms_fixed(t) {
+                Some(b) => self.date.copy_from_slice(&b[..11]),
+                None => return push_rfc3339_ms(out, t),
+            }
+            self.day = Some(day);
+        }
+        let sod = secs.rem_euclid(86_400) as u32;
+        let ms = nanos / 1_000_000;
+        let two = |v: u32| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
+        let (h, m, s) = (two(sod / 3600), two(sod / 60 % 60), two(sod % 60));
+        let ms = [
+            b'0' + (ms / 100) as u8,
+            b'0' + (ms / 10 % 10) as u8,
+            b'0' + (ms % 10) as u8,
+        ];
+        out.extend_from_slice(&self.date);
+        out.extend_from_slice(&[
+            h[0], h[1], b':', m[0], m[1], b':', s[0], s[1], b'.', ms[0], ms[1], ms[2], b'Z',
+        ]);
+    }
+}
+
 /// The common case (years 0000..=9999), digit by digit: this runs twice for every event
 /// written. `None` for other years.
 fn rfc3339_ms_fixed(t: &DateTime<Utc>) -> Option<[u8; 24]> {
@@ -469,6 +514,78 @@ mod tests {
             "garbage",
         ] {
             assert_eq!(parse_event_time(bad), None, "{bad:?}");
+        }
+    }
+
+    /// Every time written by one [`TimeWriter`] in a row reads as [`push_rfc3339_ms`] writes
+    /// it alone, whatever came before (the day it keeps must never leak into another day).
+    fn writes_like_push(times: &[DateTime<Utc>]) {
+        let mut w = TimeWriter::default();
+        for t in times {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            w.push(&mut a, t);
+            push_rfc3339_ms(&mut b, t);
+            assert_eq!(
+                String::from_utf8_lossy(&a),
+                String::from_utf8_lossy(&b),
+                "{t:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_time_writer_writes_the_edges_like_the_formatter() {
+        let leap = Utc
+            .with_ymd_and_hms(2016, 12, 31, 23, 59, 59)
+            .unwrap()
+            .with_nanosecond(1_500_000_000)
+            .unwrap();
+        let edges = [
+            utc(2021, 4, 22, 22, 9, 25, 389_633_400),
+            utc(2021, 4, 22, 23, 59, 59, 999_999_999),
+            utc(2021, 4, 23, 0, 0, 0, 0),
+            leap,
+            utc(2017, 1, 1, 0, 0, 0, 1),
+            utc(1970, 1, 1, 0, 0, 0, 0),
+            utc(1969, 12, 31, 23, 59, 59, 999_000_000),
+            utc(0, 1, 1, 0, 0, 0, 0),
+            utc(-1, 12, 31, 23, 59, 59, 0),
+            utc(9999, 12, 31, 23, 59, 59, 999_000_000),
+            utc(10000, 1, 1, 0, 0, 0, 0),
+            utc(1601, 1, 1, 0, 0, 0, 0),
+            utc(2021, 4, 22, 1, 2, 3, 4_000_000),
+        ];
+        writes_like_push(&edges);
+        let mut backwards = edges.to_vec();
+        backwards.reverse();
+        writes_like_push(&backwards);
+    }
+
+    proptest! {
+        #[test]
+        fn the_time_writer_writes_any_run_of_times_like_the_formatter(
+            times in prop::collection::vec(
+                (-70_000_000_000i64..300_000_000_000, 0u32..2_000_000_000),
+                1..20,
+            ),
+        ) {
+            let times: Vec<DateTime<Utc>> = times
+                .into_iter()
+                .filter_map(|(secs, nanos)| DateTime::from_timestamp(secs, nanos))
+                .collect();
+            writes_like_push(&times);
+        }
+
+        #[test]
+        fn the_time_writer_writes_times_of_one_day_like_the_formatter(
+            day in -800_000i64..3_000_000,
+            offsets in prop::collection::vec((0i64..86_400, 0u32..1_000_000_000), 1..20),
+        ) {
+            let times: Vec<DateTime<Utc>> = offsets
+                .into_iter()
+                .filter_map(|(s, n)| DateTime::from_timestamp(day * 86_400 + s, n))
+                .collect();
+            writes_like_push(&times);
         }
     }
 

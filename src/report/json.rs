@@ -8,7 +8,7 @@
 //! `tests` below check the output against `serde_json` on ordinary and hostile values.
 
 use crate::model::{Body, Event, EventKind, MarkerKind, Source};
-use crate::time::push_rfc3339_ms;
+use crate::time::{push_rfc3339_ms, TimeWriter};
 use chrono::{DateTime, Utc};
 
 /// Append `e` as one JSON object (no newline), exactly as `serde_json::to_writer(e)` would.
@@ -58,22 +58,72 @@ impl<'a> Head<'a> {
 }
 
 /// Open an event's object and write its head; [`write_body`] finishes it.
+///
+/// Written in the parts below, so a writer of many lines can write the parts that repeat
+/// (kind, the shape's fields, host, file) once and copy them (`report::events`).
 pub fn write_head(out: &mut Vec<u8>, h: &Head<'_>) {
+    head_start(out, h.kind);
+    push_json_str(out, h.host);
+    head_times(out, h.time, h.logged, &mut TimeWriter::default());
+    head_shape(out, h.source, h.channel, h.provider, h.event_id, h.version);
+    push_u64(out, h.record_id);
+    head_file(out, h.file);
+    push_u64(out, h.offset);
+}
+
+/// The head up to the host's value: `{"kind":"process","host":`.
+pub fn head_start(out: &mut Vec<u8>, kind: EventKind) {
     let mut o = Obj::new(out);
-    o.str("kind", kind_str(h.kind));
-    o.str("host", h.host);
-    o.time("time", h.time);
-    o.time("logged", h.logged);
-    o.str("source", source_str(h.source));
-    o.str("channel", h.channel);
-    o.str("provider", h.provider);
-    o.num("event_id", u64::from(h.event_id));
-    if let Some(v) = h.version {
+    o.str("kind", kind_str(kind));
+    o.key("host");
+}
+
+/// `,"time":"...","logged":"..."`: after the host, before [`head_shape`].
+pub fn head_times(
+    out: &mut Vec<u8>,
+    time: &DateTime<Utc>,
+    logged: &DateTime<Utc>,
+    times: &mut TimeWriter,
+) {
+    out.extend_from_slice(b",\"time\":\"");
+    let at = out.len();
+    times.push(out, time);
+    out.extend_from_slice(b"\",\"logged\":\"");
+    if logged == time {
+        // Nearly always: Security logs have no other time, Sysmon's is the same to the ms.
+        out.extend_from_within(at..at + (out.len() - at - 12));
+    } else {
+        times.push(out, logged);
+    }
+    out.push(b'"');
+}
+
+/// From after the times to the record id's value:
+/// `,"source":...,"channel":...,"provider":...,"event_id":N,"version":N,"record_id":`.
+pub fn head_shape(
+    out: &mut Vec<u8>,
+    source: Source,
+    channel: &str,
+    provider: &str,
+    event_id: u32,
+    version: Option<u8>,
+) {
+    let mut o = Obj { out, first: false };
+    o.str("source", source_str(source));
+    o.str("channel", channel);
+    o.str("provider", provider);
+    o.num("event_id", u64::from(event_id));
+    if let Some(v) = version {
         o.num("version", u64::from(v));
     }
-    o.num("record_id", h.record_id);
-    o.str("file", h.file);
-    o.num("offset", h.offset);
+    o.key("record_id");
+}
+
+/// From after the record id to the offset's value: `,"file":"...","offset":`.
+pub fn head_file(out: &mut Vec<u8>, file: &str) {
+    let mut o = Obj { out, first: false };
+    o.str("file", file);
+    o.key("offset");
 }
 
 /// The body's fields (each after a comma: the head always comes first) and the closing brace.
@@ -226,7 +276,7 @@ impl<'a> Obj<'a> {
 }
 
 /// A decimal number.
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {

@@ -307,6 +307,10 @@ fn render_with_evtx(
                 format!("record {id} ({why}) could not be rendered: {e}"),
             ),
         }
+        // The evtx crate builds every record it yields: stop once the wanted ones are done.
+        if pending.is_empty() {
+            break;
+        }
     }
     for (id, at, why) in pending {
         fail(

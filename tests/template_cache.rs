@@ -87,7 +87,12 @@ fn a_warm_cache_reads_every_sample_chunk_as_a_fresh_one_does() {
         records += warm.records.len();
     }
     let reuse = shared.reuse();
-    println!("{} chunks, {records} records, {reuse:?}", chunks.len());
+    let kept = shared.kept_bytes();
+    println!(
+        "{} chunks, {records} records, {reuse:?}, {kept} bytes kept",
+        chunks.len()
+    );
+    assert!(kept > 0 && kept <= lineage::ingest::binxml::MAX_SHARED_BYTES);
     assert!(records > 5_000, "{records} records");
     // Windows writes a template where a chunk first uses it, so half the reuses are of
     // templates that moved (199 of 398 on these logs); what is still compiled is mostly the

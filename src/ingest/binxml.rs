@@ -359,7 +359,8 @@ pub struct ChunkDecoder<'a> {
     refs: Vec<(usize, usize)>,
 }
 
-/// Compiled templates kept across the chunks of one unit of work.
+/// Compiled templates kept across chunks: the EVTX reader keeps one per thread, across the
+/// units of work and files that thread reads.
 ///
 /// A log repeats the same few templates in every chunk, and compiling them again (names
 /// decoded from UTF-16, operations built) was about a tenth of a run. A template compiled in

@@ -86,12 +86,17 @@ pub fn head_times(
     times: &mut TimeWriter,
 ) {
     out.extend_from_slice(b",\"time\":\"");
-    let at = out.len();
+    let start = out.len();
     times.push(out, time);
+    let end = out.len();
     out.extend_from_slice(b"\",\"logged\":\"");
-    if logged == time {
-        // Nearly always: Security logs have no other time, Sysmon's is the same to the ms.
-        out.extend_from_within(at..at + (out.len() - at - 12));
+    // The same second and millisecond print the same (a leap second's milliseconds count
+    // from 1,000): nearly always, as Security events have no other time and Sysmon's
+    // `UtcTime` is its logged time cut to the millisecond.
+    let same_text = logged.timestamp() == time.timestamp()
+        && logged.timestamp_subsec_millis() == time.timestamp_subsec_millis();
+    if same_text {
+        out.extend_from_within(start..end);
     } else {
         times.push(out, logged);
     }
@@ -374,6 +379,39 @@ mod tests {
     }
     use crate::model::{Marker, ProcessExit, ProcessSighting, ProcessStart};
     use std::sync::Arc;
+
+    /// `head_times` writes both times as the formatter does, whether it copies the first
+    /// (same second and millisecond, leap seconds too) or writes the second.
+    #[test]
+    fn head_times_copies_only_what_prints_the_same() {
+        let base = 1_619_129_365;
+        let pairs = [
+            (time(base, 389_000_000), time(base, 389_000_000)),
+            (time(base, 389_000_000), time(base, 389_633_400)),
+            (time(base, 389_999_999), time(base, 390_000_000)),
+            (time(base, 999_000_000), time(base + 1, 999_000_000)),
+            (time(base, 999_999_999), time(base, 1_999_999_999)),
+            (time(base, 1_500_000_000), time(base, 1_500_900_000)),
+            (time(base, 500_000_000), time(base, 1_500_000_000)),
+            (time(base + 86_400, 1_000_000), time(base, 1_000_000)),
+        ];
+        let mut times = TimeWriter::default();
+        for (t, logged) in pairs {
+            for (a, b) in [(t, logged), (logged, t)] {
+                let mut out = Vec::new();
+                head_times(&mut out, &a, &b, &mut times);
+                let mut want = b",\"time\":\"".to_vec();
+                push_rfc3339_ms(&mut want, &a);
+                want.extend_from_slice(b"\",\"logged\":\"");
+                push_rfc3339_ms(&mut want, &b);
+                want.push(b'"');
+                assert_eq!(
+                    String::from_utf8_lossy(&out),
+                    String::from_utf8_lossy(&want)
+                );
+            }
+        }
+    }
 
     fn time(s: i64, ns: u32) -> DateTime<Utc> {
         DateTime::from_timestamp(s, ns).unwrap_or_default()

@@ -143,12 +143,16 @@ pub fn run_events(cfg: &EventsConfig) -> ExitCode {
         Ok(o) => o,
         Err(code) => return code,
     };
-    let collected = match read_all(&cfg.read, cfg.format == EventsFormat::Jsonl) {
+    let pool = match worker_pool(&cfg.read) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let collected = match read_on(&pool, &cfg.read, cfg.format == EventsFormat::Jsonl) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let mut status = input_status(&collected);
-    let written = write_events(cfg, &mut out, &collected).and_then(|_| out.commit());
+    let written = write_events(cfg, &mut out, &collected, &pool).and_then(|_| out.commit());
     status = status.merge(output_status(written));
     status = status.merge(finish_read(issues_out, &collected, cfg.read.summary));
     // The process ends now: freeing a million small strings one by one measured at about a
@@ -177,14 +181,27 @@ pub(crate) fn open_outputs(
 
 /// Discover and read everything on a pool of the configured size.
 pub(crate) fn read_all(read: &ReadConfig, as_lines: bool) -> Result<Collected, ExitCode> {
-    let pool = rayon::ThreadPoolBuilder::new()
+    read_on(&worker_pool(read)?, read, as_lines)
+}
+
+/// The pool of the configured size.
+fn worker_pool(read: &ReadConfig) -> Result<rayon::ThreadPool, ExitCode> {
+    rayon::ThreadPoolBuilder::new()
         .num_threads(read.threads)
         .build()
         .map_err(|e| {
             eprintln!("lineage: cannot start {} threads: {e}", read.threads);
             ExitCode::Internal
-        })?;
-    collect(read, as_lines, &pool).map_err(|msg| {
+        })
+}
+
+/// [`read_all`] on a pool the caller keeps (`events` writes on it too).
+fn read_on(
+    pool: &rayon::ThreadPool,
+    read: &ReadConfig,
+    as_lines: bool,
+) -> Result<Collected, ExitCode> {
+    collect(read, as_lines, pool).map_err(|msg| {
         eprintln!("lineage: {msg}");
         ExitCode::Usage
     })
@@ -449,9 +466,16 @@ fn merge_results(mut results: Vec<UnitResult>, out: &mut Collected) {
 }
 
 /// Write events in the configured format (committed by the caller).
-fn write_events(cfg: &EventsConfig, out: &mut OutputFile, c: &Collected) -> std::io::Result<()> {
+fn write_events(
+    cfg: &EventsConfig,
+    out: &mut OutputFile,
+    c: &Collected,
+    pool: &rayon::ThreadPool,
+) -> std::io::Result<()> {
     match cfg.format {
-        EventsFormat::Jsonl => writers::write_json_lines(out.writer(), &c.json, &c.lines),
+        EventsFormat::Jsonl => {
+            writers::write_json_lines(out.writer(), &c.json, &c.lines, Some(pool))
+        }
         EventsFormat::Csv => writers::csv(out.writer(), &c.events, !cfg.csv_raw),
         EventsFormat::Table => writers::table(out.writer(), &c.events),
     }

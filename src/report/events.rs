@@ -272,10 +272,45 @@ pub fn merge_lines(units: Vec<(Arc<str>, JsonLines)>) -> (Vec<JsonLine>, KeptTex
 
 /// Write JSON lines in the order given, each as its head (see [`JsonLines`]) and kept body.
 ///
-/// Lines are put together in one reused buffer and written in blocks at least as large as the
-/// output's own buffer, which then passes them through instead of copying them.
-pub fn write_json_lines(w: &mut dyn Write, kept: &KeptText, lines: &[JsonLine]) -> io::Result<()> {
+/// Lines are put together in reused buffers and written in blocks at least as large as the
+/// output's own buffer, which then passes them through instead of copying them. With a pool
+/// of more than one thread, windows of blocks are put together in parallel and written in
+/// order: the writing was most of what is left once every worker has read its share (about
+/// 15 % of a 2-thread run over a process-dense log), and a window holds at most two blocks
+/// per thread.
+pub fn write_json_lines(
+    w: &mut dyn Write,
+    kept: &KeptText,
+    lines: &[JsonLine],
+    pool: Option<&rayon::ThreadPool>,
+) -> io::Result<()> {
+    use rayon::prelude::*;
     const BLOCK: usize = super::output::BUFFER_SIZE;
+    /// Lines per block put together by one thread (about 1 MB of a process-dense log).
+    const LINES: usize = 1024;
+    let threads = pool.map_or(1, rayon::ThreadPool::current_num_threads);
+    if let Some(pool) = pool.filter(|_| threads > 1 && lines.len() > LINES) {
+        let mut blocks: Vec<Vec<u8>> = vec![Vec::new(); 2 * threads];
+        for window in lines.chunks(LINES * blocks.len()) {
+            pool.install(|| {
+                blocks
+                    .par_iter_mut()
+                    .zip(window.par_chunks(LINES))
+                    .for_each(|(out, block)| {
+                        out.clear();
+                        let mut times = TimeWriter::default();
+                        for l in block {
+                            write_line(out, kept, l, &mut times);
+                        }
+                    })
+            });
+            let used = window.len().div_ceil(LINES);
+            for out in &blocks[..used] {
+                w.write_all(out)?;
+            }
+        }
+        return Ok(());
+    }
     let mut out = Vec::with_capacity(2 * BLOCK);
     let mut times = TimeWriter::default();
     for l in lines {
@@ -600,7 +635,7 @@ mod tests {
         let mut all = Vec::new();
         for (u, file) in ["b.evtx", "a \"x\".evtx", "b.evtx"].into_iter().enumerate() {
             let mut lines = JsonLines::default();
-            for i in 0..40i64 {
+            for i in 0..1500i64 {
                 let body = match i % 4 {
                     0 => Body::Process(Box::new(ProcessStart {
                         pid: Some(i as u64),
@@ -634,17 +669,25 @@ mod tests {
         }
         let (mut lines, kept) = merge_lines(units);
         sort_lines(&mut lines);
-        let mut written = Vec::new();
-        write_json_lines(&mut written, &kept, &lines).unwrap_or_default();
         all.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         let mut expected = Vec::new();
         for e in &all {
             json::write_event(&mut expected, e);
             expected.push(b'\n');
         }
-        assert_eq!(
-            String::from_utf8_lossy(&written),
-            String::from_utf8_lossy(&expected)
-        );
+        // Alone, and put together by pools of 2 and 3 threads (in windows of blocks).
+        let pools: Vec<rayon::ThreadPool> = [2, 3]
+            .into_iter()
+            .filter_map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build().ok())
+            .collect();
+        assert_eq!(pools.len(), 2);
+        for pool in [None, Some(&pools[0]), Some(&pools[1])] {
+            let mut written = Vec::new();
+            write_json_lines(&mut written, &kept, &lines, pool).unwrap_or_default();
+            assert_eq!(
+                String::from_utf8_lossy(&written),
+                String::from_utf8_lossy(&expected)
+            );
+        }
     }
 }

@@ -619,32 +619,16 @@ impl<'a> ChunkDecoder<'a> {
         Ok(name)
     }
 
-    /// Compile the template definition at chunk offset `def`, whose fragment is `size` bytes.
-    fn compile(&mut self, def: u32, body_start: usize, size: usize) -> Res<Rc<Template>> {
-        if let Some(t) = self.templates.get(&def) {
-            return Ok(Rc::clone(t));
-        }
-        let end = body_start
-            .checked_add(size)
-            .filter(|&e| e <= self.data.len())
-            .ok_or(Unsupported("template past end of chunk"))?;
-        let data: &'a [u8] = self.data;
-        let body = data
-            .get(body_start..end)
-            .ok_or(Unsupported("template past end of chunk"))?;
-        // The definition's GUID sits just before its size and body (see `instance`).
-        let guid = body_start
-            .checked_sub(20)
-            .and_then(|g| data.get(g..g + 16))
-            .unwrap_or_default();
-        let key = SharedTemplates::key(size, guid);
-        if let Some(t) = self.shared.find(key, body_start, body, data) {
-            self.templates.insert(def, Rc::clone(&t));
-            return Ok(t);
-        }
-        self.outside.clear();
-        self.refs.clear();
-        let mut cur = Cursor::new(self.data, body_start);
+    /// The operations of the BinXML token stream at `start..end` (a template definition's
+    /// body, or a record written without a template), and where reading it stopped. An element
+    /// start carries a dependency id only inside a template definition (MS-EVEN6).
+    fn compile_ops(
+        &mut self,
+        start: usize,
+        end: usize,
+        in_template: bool,
+    ) -> Res<(Vec<Op>, usize)> {
+        let mut cur = Cursor::new(self.data, start);
         let mut ops = Vec::new();
         let mut depth = 0usize;
         while cur.pos < end {
@@ -655,7 +639,9 @@ impl<'a> ChunkDecoder<'a> {
                     cur.bytes(3)?;
                 }
                 token::OPEN_START => {
-                    let _dependency = cur.u16()?;
+                    if in_template {
+                        let _dependency = cur.u16()?;
+                    }
                     let _size = cur.u32()?;
                     let name = self.name(&mut cur)?;
                     let kind = Known::of(&name);
@@ -696,13 +682,42 @@ impl<'a> ChunkDecoder<'a> {
                 return Err(Unsupported("template too large"));
             }
         }
+        Ok((ops, cur.pos))
+    }
+
+    /// Compile the template definition at chunk offset `def`, whose fragment is `size` bytes.
+    fn compile(&mut self, def: u32, body_start: usize, size: usize) -> Res<Rc<Template>> {
+        if let Some(t) = self.templates.get(&def) {
+            return Ok(Rc::clone(t));
+        }
+        let end = body_start
+            .checked_add(size)
+            .filter(|&e| e <= self.data.len())
+            .ok_or(Unsupported("template past end of chunk"))?;
+        let data: &'a [u8] = self.data;
+        let body = data
+            .get(body_start..end)
+            .ok_or(Unsupported("template past end of chunk"))?;
+        // The definition's GUID sits just before its size and body (see `instance`).
+        let guid = body_start
+            .checked_sub(20)
+            .and_then(|g| data.get(g..g + 16))
+            .unwrap_or_default();
+        let key = SharedTemplates::key(size, guid);
+        if let Some(t) = self.shared.find(key, body_start, body, data) {
+            self.templates.insert(def, Rc::clone(&t));
+            return Ok(t);
+        }
+        self.outside.clear();
+        self.refs.clear();
+        let (ops, read_to) = self.compile_ops(body_start, end, true)?;
         let t = Rc::new(Template::new(ops));
         self.templates.insert(def, Rc::clone(&t));
         // What was read past the body's end, and names outside the body, must match for a
         // later chunk to reuse the template.
-        let read_past_end = cur.pos > end;
+        let read_past_end = read_to > end;
         if read_past_end {
-            self.outside.push((end, cur.pos - end));
+            self.outside.push((end, read_to - end));
         }
         let straddles = |&(o, len): &(usize, usize)| o < end && o.saturating_add(len) > end;
         let refs: Option<Vec<(usize, NameRef)>> = self
@@ -816,6 +831,9 @@ impl<'a> ChunkDecoder<'a> {
             .checked_add(size)
             .filter(|&e| e <= self.data.len())
             .ok_or(Unsupported("record past end of chunk"))?;
+        if !self.is_template_instance(offset) {
+            return self.raw_record(offset, end, wants, only);
+        }
         let data: &'a [u8] = self.data;
         let mut cur = Cursor::new(&data[..end], offset);
         let mut values = self.spare.pop().unwrap_or_default();
@@ -824,6 +842,51 @@ impl<'a> ChunkDecoder<'a> {
         let result = self.evaluate(&template, &values, &mut builder, wants, only);
         self.builder = Some(builder);
         self.spare.push(values);
+        result
+    }
+
+    /// Whether the fragment at `offset` is (a header and) a template instance, as
+    /// [`ChunkDecoder::fragment`] reads it.
+    fn is_template_instance(&self, offset: usize) -> bool {
+        let at = |i: usize| {
+            offset
+                .checked_add(i)
+                .and_then(|o| self.data.get(o))
+                .copied()
+        };
+        match at(0) {
+            Some(token::FRAGMENT_HEADER) => at(4) == Some(token::TEMPLATE_INSTANCE),
+            first => first == Some(token::TEMPLATE_INSTANCE),
+        }
+    }
+
+    /// A record written without a template: some events (Security 4907 and 4799, Defender's,
+    /// many System events) come as a plain element stream with their values as literal text.
+    /// It is compiled like a template body, with no values to substitute, and evaluated the
+    /// same way, so `wants` still decides after `System` (these had all gone to the evtx
+    /// crate, which builds every record of the chunk: an eighth of a run over the corpus).
+    /// A stream with substitutions, typed literals, or anything it reads past the record is
+    /// left to the renderer.
+    fn raw_record(
+        &mut self,
+        offset: usize,
+        end: usize,
+        wants: &dyn Fn(Option<&str>, Option<u32>) -> bool,
+        only: &OnlyFields<'_>,
+    ) -> Res<Option<RawRecord>> {
+        self.outside.clear();
+        self.refs.clear();
+        let (ops, read_to) = self.compile_ops(offset, end, false)?;
+        if read_to > end {
+            return Err(Unsupported("record read past its end"));
+        }
+        if ops.iter().any(|op| matches!(op, Op::Sub(..))) {
+            return Err(Unsupported("substitution outside a template"));
+        }
+        let template = Template::new(ops);
+        let mut builder = self.builder.take().unwrap_or_default();
+        let result = self.evaluate(&template, &[], &mut builder, wants, only);
+        self.builder = Some(builder);
         result
     }
 

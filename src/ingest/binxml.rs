@@ -831,13 +831,15 @@ impl<'a> ChunkDecoder<'a> {
             .checked_add(size)
             .filter(|&e| e <= self.data.len())
             .ok_or(Unsupported("record past end of chunk"))?;
-        if !self.is_template_instance(offset) {
-            return self.raw_record(offset, end, wants, only);
-        }
         let data: &'a [u8] = self.data;
-        let mut cur = Cursor::new(&data[..end], offset);
         let mut values = self.spare.pop().unwrap_or_default();
-        let template = self.fragment(&mut cur, &mut values)?;
+        let template = if self.is_template_instance(offset) {
+            let mut cur = Cursor::new(&data[..end], offset);
+            self.fragment(&mut cur, &mut values)?
+        } else {
+            values.clear();
+            Rc::new(self.raw_template(offset, end)?)
+        };
         let mut builder = self.builder.take().unwrap_or_default();
         let result = self.evaluate(&template, &values, &mut builder, wants, only);
         self.builder = Some(builder);
@@ -862,18 +864,12 @@ impl<'a> ChunkDecoder<'a> {
 
     /// A record written without a template: some events (Security 4907 and 4799, Defender's,
     /// many System events) come as a plain element stream with their values as literal text.
-    /// It is compiled like a template body, with no values to substitute, and evaluated the
-    /// same way, so `wants` still decides after `System` (these had all gone to the evtx
-    /// crate, which builds every record of the chunk: an eighth of a run over the corpus).
-    /// A stream with substitutions, typed literals, or anything it reads past the record is
-    /// left to the renderer.
-    fn raw_record(
-        &mut self,
-        offset: usize,
-        end: usize,
-        wants: &dyn Fn(Option<&str>, Option<u32>) -> bool,
-        only: &OnlyFields<'_>,
-    ) -> Res<Option<RawRecord>> {
+    /// It is compiled like a template body and evaluated with no values to substitute, so
+    /// `wants` still decides after `System` (these had all gone to the evtx crate, which builds
+    /// every record of the chunk: an eighth of a run over the corpus). A stream with
+    /// substitutions, typed literals, or anything it reads past the record is left to the
+    /// renderer.
+    fn raw_template(&mut self, offset: usize, end: usize) -> Res<Template> {
         self.outside.clear();
         self.refs.clear();
         let (ops, read_to) = self.compile_ops(offset, end, false)?;
@@ -883,11 +879,7 @@ impl<'a> ChunkDecoder<'a> {
         if ops.iter().any(|op| matches!(op, Op::Sub(..))) {
             return Err(Unsupported("substitution outside a template"));
         }
-        let template = Template::new(ops);
-        let mut builder = self.builder.take().unwrap_or_default();
-        let result = self.evaluate(&template, &[], &mut builder, wants, only);
-        self.builder = Some(builder);
-        result
+        Ok(Template::new(ops))
     }
 
     /// Evaluate a record's outer template: System first, then, if wanted, the rest and the

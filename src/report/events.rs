@@ -272,10 +272,10 @@ pub fn merge_lines(units: Vec<(Arc<str>, JsonLines)>) -> (Vec<JsonLine>, KeptTex
 
 /// Write JSON lines in the order given, each as its head (see [`JsonLines`]) and kept body.
 ///
-/// Lines are put together in reused buffers and written in blocks at least as large as the
-/// output's own buffer, which then passes them through instead of copying them. With a pool
-/// of more than one thread, windows of blocks are put together in parallel and written in
-/// order: the writing was most of what is left once every worker has read its share (about
+/// Lines are put together in reused buffers and written a block of lines at a time (a block
+/// at least as large as the output's own buffer is passed through instead of copied). With a
+/// pool of more than one thread, windows of blocks are put together in parallel and written
+/// in order: the writing was most of what is left once every worker has read its share (about
 /// 15 % of a 2-thread run over a process-dense log), and a window holds at most two blocks
 /// per thread.
 pub fn write_json_lines(
@@ -285,42 +285,34 @@ pub fn write_json_lines(
     pool: Option<&rayon::ThreadPool>,
 ) -> io::Result<()> {
     use rayon::prelude::*;
-    const BLOCK: usize = super::output::BUFFER_SIZE;
-    /// Lines per block put together by one thread (about 1 MB of a process-dense log).
+    /// Lines per block put together by one thread (about 1 MB of a process-dense log, and
+    /// at least the output's own buffer for most logs).
     const LINES: usize = 1024;
-    let threads = pool.map_or(1, rayon::ThreadPool::current_num_threads);
-    if let Some(pool) = pool.filter(|_| threads > 1 && lines.len() > LINES) {
-        let mut blocks: Vec<Vec<u8>> = vec![Vec::new(); 2 * threads];
-        for window in lines.chunks(LINES * blocks.len()) {
-            pool.install(|| {
+    let pool = pool.filter(|p| p.current_num_threads() > 1);
+    let mut blocks: Vec<Vec<u8>> =
+        vec![Vec::new(); pool.map_or(1, |p| 2 * p.current_num_threads())];
+    let render = |(out, block): (&mut Vec<u8>, &[JsonLine])| {
+        out.clear();
+        let mut times = TimeWriter::default();
+        for l in block {
+            write_line(out, kept, l, &mut times);
+        }
+    };
+    for window in lines.chunks(LINES * blocks.len()) {
+        match pool {
+            Some(pool) => pool.install(|| {
                 blocks
                     .par_iter_mut()
                     .zip(window.par_chunks(LINES))
-                    .for_each(|(out, block)| {
-                        out.clear();
-                        let mut times = TimeWriter::default();
-                        for l in block {
-                            write_line(out, kept, l, &mut times);
-                        }
-                    })
-            });
-            let used = window.len().div_ceil(LINES);
-            for out in &blocks[..used] {
-                w.write_all(out)?;
-            }
+                    .for_each(render)
+            }),
+            None => blocks.iter_mut().zip(window.chunks(LINES)).for_each(render),
         }
-        return Ok(());
-    }
-    let mut out = Vec::with_capacity(2 * BLOCK);
-    let mut times = TimeWriter::default();
-    for l in lines {
-        write_line(&mut out, kept, l, &mut times);
-        if out.len() >= BLOCK {
-            w.write_all(&out)?;
-            out.clear();
+        for out in &blocks[..window.len().div_ceil(LINES)] {
+            w.write_all(out)?;
         }
     }
-    w.write_all(&out)
+    Ok(())
 }
 
 /// Append one kept line, head and body. A line whose parts cannot be found (which merging
